@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# make            build rflow.ko against the cached VM kernel (built first if missing)
+# make check      run every test (host unit tests + VM selftests): what CI runs
+# make run        the main job: kernel, module, VM, traffic through a flowtable
+# make bench      the benchmark (bench/README.md)
+# make host-test  only the host unit tests of the pure logic (rust/pure)
+# make clean
+
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+KDIR ?= $(shell $(ROOT)/scripts/build-kernel.sh)
+KMAKE_ARGS := $(shell . $(ROOT)/scripts/lib.sh && kernel_make_args)
+
+.PHONY: default modules check run bench host-test clean rustfmt rustfmtcheck
+
+default: modules
+
+modules:
+	@test -n "$(KDIR)" || { echo "no kernel build directory"; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(ROOT) $(KMAKE_ARGS) modules
+
+check:
+	$(ROOT)/scripts/check.sh
+
+run:
+	$(ROOT)/scripts/run.sh
+
+bench:
+	$(ROOT)/bench/run.sh
+
+host-test:
+	cd $(ROOT)/rust/pure && cargo test --quiet
+
+rustfmt:
+	rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml $(ROOT)/rust/rflow_main.rs $(ROOT)/rust/pure/src/lib.rs
+
+rustfmtcheck:
+	rustfmt --check --edition 2021 --config-path $(KDIR)/.rustfmt.toml $(ROOT)/rust/rflow_main.rs $(ROOT)/rust/pure/src/lib.rs
+
+clean:
+	$(MAKE) -C $(KDIR) M=$(ROOT) $(KMAKE_ARGS) clean
+	rm -rf $(ROOT)/rust/bindings $(ROOT)/rust/pure/target

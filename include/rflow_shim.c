@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Out-of-line wrappers of the static inline kernel functions rflow's Rust code
+ * calls. Each wrapper is the inline function and nothing else; see
+ * rflow_shim.h.
+ */
+#include <linux/netdevice.h>
+#include <linux/seq_file_net.h>
+#include <linux/skbuff.h>
+#include <net/dst.h>
+#include <net/gso.h>
+#include <net/ip.h>
+#include <net/ip6_route.h>
+#include <net/route.h>
+#include <net/xfrm.h>
+#include <net/netfilter/nf_conntrack.h>
+#include <net/netfilter/nf_conntrack_extend.h>
+#include <net/netfilter/nf_tables.h>
+
+#include "rflow_shim.h"
+
+void rflow_rcu_read_lock(void)
+{
+	rcu_read_lock();
+}
+
+void rflow_rcu_read_unlock(void)
+{
+	rcu_read_unlock();
+}
+
+void rflow_spin_lock_init(spinlock_t *lock)
+{
+	spin_lock_init(lock);
+}
+
+void rflow_spin_lock_bh(spinlock_t *lock)
+{
+	spin_lock_bh(lock);
+}
+
+void rflow_spin_unlock_bh(spinlock_t *lock)
+{
+	spin_unlock_bh(lock);
+}
+
+void rflow_cond_resched(void)
+{
+	cond_resched();
+}
+
+void rflow_init_delayed_work(struct delayed_work *dwork, work_func_t fn)
+{
+	INIT_DELAYED_WORK(dwork, fn);
+}
+
+bool rflow_queue_delayed_work(struct delayed_work *dwork, unsigned long delay)
+{
+	return queue_delayed_work(system_power_efficient_wq, dwork, delay);
+}
+
+bool rflow_mod_delayed_work(struct delayed_work *dwork, unsigned long delay)
+{
+	return mod_delayed_work(system_power_efficient_wq, dwork, delay);
+}
+
+bool rflow_pskb_may_pull(struct sk_buff *skb, unsigned int len)
+{
+	return pskb_may_pull(skb, len);
+}
+
+int rflow_skb_try_make_writable(struct sk_buff *skb, unsigned int len)
+{
+	return skb_try_make_writable(skb, len);
+}
+
+bool rflow_skb_gso_fits_mtu(const struct sk_buff *skb, unsigned int mtu)
+{
+	return skb_is_gso(skb) && skb_gso_validate_network_len(skb, mtu);
+}
+
+bool rflow_skb_has_secpath(const struct sk_buff *skb)
+{
+	return skb_sec_path(skb) != NULL;
+}
+
+void rflow_skb_orphan(struct sk_buff *skb)
+{
+	skb_orphan(skb);
+}
+
+int rflow_dst_output(struct net *net, struct sk_buff *skb)
+{
+	return dst_output(net, NULL, skb);
+}
+
+struct dst_entry *rflow_dst_check(struct dst_entry *dst, u32 cookie)
+{
+	return dst_check(dst, cookie);
+}
+
+bool rflow_dst_hold_safe(struct dst_entry *dst)
+{
+	return dst_hold_safe(dst);
+}
+
+bool rflow_dst_has_xfrm(const struct dst_entry *dst)
+{
+	return dst_xfrm(dst) != NULL;
+}
+
+unsigned int rflow_ip_dst_mtu_forward(const struct dst_entry *dst)
+{
+	return ip_dst_mtu_maybe_forward(dst, true);
+}
+
+unsigned int rflow_ip6_dst_mtu_forward(const struct dst_entry *dst)
+{
+	return ip6_dst_mtu_maybe_forward(dst, true);
+}
+
+u32 rflow_rt6_cookie(const struct dst_entry *dst)
+{
+	return rt6_get_cookie(dst_rt6_info(dst));
+}
+
+__be32 rflow_rt_nexthop(const struct dst_entry *dst, __be32 daddr)
+{
+	return rt_nexthop(dst_rtable(dst), daddr);
+}
+
+void rflow_rt6_nexthop(const struct dst_entry *dst, const struct in6_addr *daddr,
+		       struct in6_addr *nexthop)
+{
+	*nexthop = *rt6_nexthop(dst_rt6_info(dst), daddr);
+}
+
+void rflow_ct_get(struct nf_conn *ct)
+{
+	refcount_inc(&ct->ct_general.use);
+}
+
+bool rflow_ct_get_not_zero(struct nf_conn *ct)
+{
+	if (!refcount_inc_not_zero(&ct->ct_general.use))
+		return false;
+	/* Later loads of ct->status must not be reordered before the increment. */
+	smp_acquire__after_ctrl_dep();
+	return true;
+}
+
+void rflow_ct_put(struct nf_conn *ct)
+{
+	nf_ct_put(ct);
+}
+
+bool rflow_ct_has_helper(const struct nf_conn *ct)
+{
+	return nf_ct_ext_exist(ct, NF_CT_EXT_HELPER);
+}
+
+u8 rflow_nft_genmask_next(const struct net *net)
+{
+	return nft_genmask_next(net);
+}
+
+bool rflow_nft_use_inc(u32 *use)
+{
+	return nft_use_inc(use);
+}
+
+void rflow_nft_use_dec(u32 *use)
+{
+	nft_use_dec(use);
+}
+
+void rflow_nft_use_inc_restore(u32 *use)
+{
+	nft_use_inc_restore(use);
+}
+
+int rflow_nla_put_string(struct sk_buff *skb, int attrtype, const char *str)
+{
+	return nla_put_string(skb, attrtype, str);
+}
+
+struct net *rflow_seq_file_net(struct seq_file *seq)
+{
+	return seq_file_single_net(seq);
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * C helpers of rflow: one out-of-line wrapper per static inline kernel function
+ * the Rust code needs (as rust/helpers/ does for the kernel crate), plus
+ * constants that are macros bindgen cannot evaluate. No flow logic lives here.
+ */
+#ifndef RFLOW_SHIM_H
+#define RFLOW_SHIM_H
+
+#include <linux/jiffies.h>
+#include <linux/skbuff.h>
+#include <linux/spinlock.h>
+#include <linux/workqueue.h>
+#include <net/ip.h>
+#include <net/ipv6.h>
+#include <net/netfilter/nf_conntrack.h>
+
+struct dst_entry;
+struct in6_addr;
+struct seq_file;
+
+/* Constants defined by macro expressions, evaluated by the compiler for bindgen. */
+enum {
+	RFLOW_HZ = HZ,
+	RFLOW_NF_CT_DAY = NF_CT_DAY,
+	RFLOW_SKB_DST_NOREF = SKB_DST_NOREF,
+	RFLOW_IPSKB_FORWARDED = IPSKB_FORWARDED,
+	RFLOW_IP6SKB_FORWARDED = IP6SKB_FORWARDED,
+};
+
+/* RCU and locking. */
+void rflow_rcu_read_lock(void);
+void rflow_rcu_read_unlock(void);
+void rflow_spin_lock_init(spinlock_t *lock);
+void rflow_spin_lock_bh(spinlock_t *lock);
+void rflow_spin_unlock_bh(spinlock_t *lock);
+void rflow_cond_resched(void);
+
+/* Work items. */
+void rflow_init_delayed_work(struct delayed_work *dwork, work_func_t fn);
+bool rflow_queue_delayed_work(struct delayed_work *dwork, unsigned long delay);
+bool rflow_mod_delayed_work(struct delayed_work *dwork, unsigned long delay);
+
+/* sk_buff. */
+bool rflow_pskb_may_pull(struct sk_buff *skb, unsigned int len);
+int rflow_skb_try_make_writable(struct sk_buff *skb, unsigned int len);
+bool rflow_skb_gso_fits_mtu(const struct sk_buff *skb, unsigned int mtu);
+bool rflow_skb_has_secpath(const struct sk_buff *skb);
+void rflow_skb_orphan(struct sk_buff *skb);
+int rflow_dst_output(struct net *net, struct sk_buff *skb);
+
+/* Routes and neighbours. */
+struct dst_entry *rflow_dst_check(struct dst_entry *dst, u32 cookie);
+bool rflow_dst_hold_safe(struct dst_entry *dst);
+bool rflow_dst_has_xfrm(const struct dst_entry *dst);
+unsigned int rflow_ip_dst_mtu_forward(const struct dst_entry *dst);
+unsigned int rflow_ip6_dst_mtu_forward(const struct dst_entry *dst);
+u32 rflow_rt6_cookie(const struct dst_entry *dst);
+__be32 rflow_rt_nexthop(const struct dst_entry *dst, __be32 daddr);
+void rflow_rt6_nexthop(const struct dst_entry *dst, const struct in6_addr *daddr,
+		       struct in6_addr *nexthop);
+
+/* Conntrack. */
+void rflow_ct_get(struct nf_conn *ct);
+bool rflow_ct_get_not_zero(struct nf_conn *ct);
+void rflow_ct_put(struct nf_conn *ct);
+bool rflow_ct_has_helper(const struct nf_conn *ct);
+
+/* nf_tables. */
+u8 rflow_nft_genmask_next(const struct net *net);
+bool rflow_nft_use_inc(u32 *use);
+void rflow_nft_use_dec(u32 *use);
+void rflow_nft_use_inc_restore(u32 *use);
+int rflow_nla_put_string(struct sk_buff *skb, int attrtype, const char *str);
+
+/* procfs. */
+struct net *rflow_seq_file_net(struct seq_file *seq);
+
+#endif /* RFLOW_SHIM_H */

@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Thin wrappers around the kernel objects rflow touches.
+//!
+//! This is where rflow's `unsafe` code lives: each C object is wrapped in a
+//! `#[repr(transparent)]` type over [`Opaque`](kernel::types::Opaque) with a `from_raw`
+//! constructor (the pattern of `rust/kernel/net/phy.rs`), counted references have owning types
+//! that drop their reference, and the flow logic in the rest of the crate is written in safe Rust
+//! on top of these types.
+
+pub(crate) mod conntrack;
+pub(crate) mod dst;
+pub(crate) mod lock;
+pub(crate) mod net;
+pub(crate) mod netdev;
+pub(crate) mod nft;
+pub(crate) mod rcu;
+pub(crate) mod skb;
+pub(crate) mod time;
+pub(crate) mod work;

@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Conntrack entries.
+
+use super::net::Net;
+use crate::bindings;
+use crate::pure::tuple::{Dir, Tuple, IPPROTO_GRE, IPPROTO_TCP, IPPROTO_UDP, NFPROTO_IPV6};
+use core::{
+    ops::Deref,
+    ptr::NonNull,
+    sync::atomic::{AtomicU32, AtomicUsize, Ordering},
+};
+use kernel::types::Opaque;
+
+/// A conntrack entry (`struct nf_conn`).
+///
+/// # Invariants
+///
+/// A `&Conn` is backed by a reference (counted, or the one of the skb being processed) that
+/// keeps the entry alive for the borrow. Conntrack entries live in a `SLAB_TYPESAFE_BY_RCU`
+/// cache: the fields read here stay readable, as C relies on too.
+#[repr(transparent)]
+pub(crate) struct Conn(Opaque<bindings::nf_conn>);
+
+/// Conntrack's status bits rflow reads or writes (`enum ip_conntrack_status`).
+#[derive(Clone, Copy)]
+#[repr(u32)]
+pub(crate) enum Status {
+    SeenReply = bindings::IPS_SEEN_REPLY_BIT,
+    Assured = bindings::IPS_ASSURED_BIT,
+    Confirmed = bindings::IPS_CONFIRMED_BIT,
+    SrcNat = bindings::IPS_SRC_NAT_BIT,
+    DstNat = bindings::IPS_DST_NAT_BIT,
+    SeqAdjust = bindings::IPS_SEQ_ADJUST_BIT,
+    Dying = bindings::IPS_DYING_BIT,
+    Offload = bindings::IPS_OFFLOAD_BIT,
+    NatClash = bindings::IPS_NAT_CLASH_BIT,
+}
+
+impl Status {
+    fn mask(self) -> usize {
+        1 << (self as u32)
+    }
+}
+
+impl Conn {
+    /// Wraps a raw conntrack pointer.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to an entry kept alive for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *const bindings::nf_conn) -> &'a Conn {
+        // SAFETY: `Conn` is a transparent wrapper; validity by the function contract.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// Returns the raw pointer.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::nf_conn {
+        self.0.get()
+    }
+
+    fn status_word(&self) -> &AtomicUsize {
+        // SAFETY: `status` is an aligned `unsigned long` that C only changes with atomic bitops,
+        // and the entry outlives the borrow (type invariant).
+        unsafe { AtomicUsize::from_ptr(&raw mut (*self.as_ptr()).status) }
+    }
+
+    /// Returns whether a status bit is set (`test_bit()`).
+    #[inline(always)]
+    pub(crate) fn test(&self, bit: Status) -> bool {
+        self.status_word().load(Ordering::Relaxed) & bit.mask() != 0
+    }
+
+    /// Returns whether the entry is being destroyed (`nf_ct_is_dying()`).
+    #[inline(always)]
+    pub(crate) fn is_dying(&self) -> bool {
+        self.test(Status::Dying)
+    }
+
+    /// Sets `IPS_OFFLOAD`, returning whether it was already set (`test_and_set_bit()`).
+    pub(crate) fn test_and_set_offload(&self) -> bool {
+        let mask = Status::Offload.mask();
+        self.status_word().fetch_or(mask, Ordering::SeqCst) & mask != 0
+    }
+
+    /// Clears `IPS_OFFLOAD` (`clear_bit()`).
+    pub(crate) fn clear_offload(&self) {
+        self.status_word()
+            .fetch_and(!Status::Offload.mask(), Ordering::SeqCst);
+    }
+
+    /// Returns the tuple of direction `dir`, with `iif` and encapsulation left empty.
+    pub(crate) fn tuple(&self, dir: Dir) -> Tuple {
+        // SAFETY: The tuples of a confirmed entry never change; entry alive (type invariant).
+        let t = unsafe { &(*self.as_ptr()).tuplehash[dir.index()].tuple };
+        let mut out = Tuple {
+            // Truncation intended: `l3num` holds an NFPROTO value.
+            l3proto: t.src.l3num as u8,
+            l4proto: t.dst.protonum,
+            ..Default::default()
+        };
+        // SAFETY: `nf_inet_addr` is plain data; every view of it is valid.
+        let (src, dst) = unsafe { (t.src.u3.all, t.dst.u3.all) };
+        for i in 0..4 {
+            out.src[i * 4..i * 4 + 4].copy_from_slice(&src[i].to_ne_bytes());
+            out.dst[i * 4..i * 4 + 4].copy_from_slice(&dst[i].to_ne_bytes());
+        }
+        if out.l3proto != NFPROTO_IPV6 {
+            out.src[4..].fill(0);
+            out.dst[4..].fill(0);
+        }
+        if matches!(out.l4proto, IPPROTO_TCP | IPPROTO_UDP) {
+            // SAFETY: The port views of the protocol unions are plain `__be16`s.
+            let (sport, dport) = unsafe { (t.src.u.all, t.dst.u.all) };
+            out.src_port = u16::from_be(sport);
+            out.dst_port = u16::from_be(dport);
+        }
+        out
+    }
+
+    /// Returns the layer 4 protocol of the entry.
+    pub(crate) fn l4proto(&self) -> u8 {
+        // SAFETY: Immutable after creation; entry alive (type invariant).
+        unsafe { (*self.as_ptr()).tuplehash[0].tuple.dst.protonum }
+    }
+
+    /// Returns whether a GRE entry carries keys (PPTP, GRE version 1).
+    pub(crate) fn gre_has_keys(&self) -> bool {
+        if self.l4proto() != IPPROTO_GRE {
+            return false;
+        }
+        // SAFETY: Immutable after creation; the `gre` view of a GRE tuple's union is plain data.
+        let t = unsafe { &(*self.as_ptr()).tuplehash[0].tuple };
+        // SAFETY: As above.
+        unsafe { t.src.u.gre.key != 0 || t.dst.u.gre.key != 0 }
+    }
+
+    /// Returns whether a conntrack helper is attached (`nf_ct_ext_exist(ct, NF_CT_EXT_HELPER)`).
+    pub(crate) fn has_helper(&self) -> bool {
+        // SAFETY: Entry alive (type invariant).
+        unsafe { bindings::rflow_ct_has_helper(self.as_ptr()) }
+    }
+
+    /// Returns the TCP state of a TCP entry.
+    pub(crate) fn tcp_state(&self) -> u8 {
+        // SAFETY: Entry alive (type invariant); `READ_ONCE()` of a byte conntrack updates.
+        unsafe { core::ptr::read_volatile(&raw const (*self.as_ptr()).proto.tcp.state) }
+    }
+
+    /// Returns whether a TCP entry is established and assured (`nf_conntrack_tcp_established()`).
+    pub(crate) fn tcp_established(&self) -> bool {
+        self.tcp_state() == bindings::TCP_CONNTRACK_ESTABLISHED as u8 && self.test(Status::Assured)
+    }
+
+    /// Runs `f` on the TCP tracking state under the entry's lock.
+    fn with_tcp_locked(&self, f: impl FnOnce(&mut bindings::ip_ct_tcp)) {
+        // SAFETY: Entry alive (type invariant); `ct->lock` protects `proto.tcp`.
+        unsafe {
+            let ct = self.as_ptr();
+            bindings::rflow_spin_lock_bh(&raw mut (*ct).lock);
+            f(&mut (*ct).proto.tcp);
+            bindings::rflow_spin_unlock_bh(&raw mut (*ct).lock);
+        }
+    }
+
+    /// Disables TCP window checks: conntrack will not see every packet any more.
+    pub(crate) fn set_tcp_be_liberal(&self) {
+        self.with_tcp_locked(|tcp| {
+            for seen in &mut tcp.seen {
+                seen.flags |= bindings::IP_CT_TCP_FLAG_BE_LIBERAL as u8;
+            }
+        });
+    }
+
+    /// Forgets the learnt TCP window sizes so conntrack re-learns them (`flow_offload_fixup_tcp()`).
+    pub(crate) fn reset_tcp_window(&self) {
+        self.with_tcp_locked(|tcp| {
+            for seen in &mut tcp.seen {
+                seen.td_maxwin = 0;
+            }
+        });
+    }
+
+    /// Returns the expiry stamp of the entry (`ct->timeout`), which conntrack updates locklessly.
+    pub(crate) fn timeout(&self) -> &AtomicU32 {
+        // SAFETY: Aligned `u32` accessed with `READ_ONCE`/`WRITE_ONCE`/`cmpxchg` by C; entry alive
+        // (type invariant).
+        unsafe { AtomicU32::from_ptr(&raw mut (*self.as_ptr()).timeout) }
+    }
+
+    /// Extends the timeout by `extra` jiffies from now (`nf_ct_refresh()`).
+    pub(crate) fn refresh(&self, extra: u32) {
+        // SAFETY: Entry alive (type invariant).
+        unsafe { bindings::__nf_ct_refresh_acct(self.as_ptr(), 0, extra, 0) };
+    }
+
+    /// Adds one packet of `bytes` to the accounting of direction `dir` (`nf_ct_acct_update()`).
+    pub(crate) fn account(&self, dir: Dir, bytes: u32) {
+        // SAFETY: Entry alive (type invariant); lockless atomic counters.
+        unsafe { bindings::nf_ct_acct_add(self.as_ptr(), dir as u32, 1, bytes) };
+    }
+
+    /// Returns the entry's namespace.
+    pub(crate) fn net(&self) -> &Net {
+        // SAFETY: An entry holds its namespace alive.
+        unsafe { Net::from_raw((*self.as_ptr()).ct_net.net) }
+    }
+
+    /// Takes a reference (`refcount_inc(&ct->ct_general.use)`).
+    pub(crate) fn get(&self) -> ConnRef {
+        // SAFETY: Entry alive, so its count is not zero (type invariant).
+        unsafe { bindings::rflow_ct_get(self.as_ptr()) };
+        // INVARIANT: The reference was just taken.
+        ConnRef(NonNull::from(self))
+    }
+
+    /// Takes a reference unless the entry is being freed (`refcount_inc_not_zero()`).
+    pub(crate) fn try_get(&self) -> Option<ConnRef> {
+        // SAFETY: The memory stays a conntrack entry (type invariant), whose count may be zero.
+        if unsafe { bindings::rflow_ct_get_not_zero(self.as_ptr()) } {
+            // INVARIANT: The reference was just taken.
+            Some(ConnRef(NonNull::from(self)))
+        } else {
+            None
+        }
+    }
+}
+
+/// A counted reference to a [`Conn`], dropped with `nf_ct_put()`.
+///
+/// # Invariants
+///
+/// The pointer is valid and this value owns one reference.
+pub(crate) struct ConnRef(NonNull<Conn>);
+
+// SAFETY: Conntrack references are atomic counts, dropped from any context.
+unsafe impl Send for ConnRef {}
+// SAFETY: `&ConnRef` only gives `&Conn`, whose methods are safe concurrently.
+unsafe impl Sync for ConnRef {}
+
+impl Deref for ConnRef {
+    type Target = Conn;
+
+    fn deref(&self) -> &Conn {
+        // SAFETY: The reference keeps the entry alive (type invariant).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Drop for ConnRef {
+    fn drop(&mut self) {
+        // SAFETY: This value owns one reference (type invariant).
+        unsafe { bindings::rflow_ct_put(self.as_ptr()) };
+    }
+}

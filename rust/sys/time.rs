@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Jiffies, the clock of flow and conntrack timeouts.
+
+use crate::bindings;
+
+/// Ticks per second.
+pub(crate) const HZ: u32 = bindings::RFLOW_HZ as u32;
+
+/// One day in jiffies (`NF_CT_DAY`), the conntrack timeout of an offloaded connection.
+pub(crate) const CT_DAY: u32 = bindings::RFLOW_NF_CT_DAY as u32;
+
+/// Returns the low 32 bits of `jiffies` (`nf_flowtable_time_stamp`, `nfct_time_stamp`).
+#[inline(always)]
+pub(crate) fn now() -> u32 {
+    // SAFETY: `jiffies` is a naturally aligned word that the timer interrupt updates; a volatile
+    // load is C's `READ_ONCE(jiffies)`.
+    let j = unsafe { core::ptr::read_volatile(&raw const bindings::jiffies) };
+    // Truncation intended: timeouts are 32-bit stamps compared with wrapping arithmetic.
+    j as u32
+}
+
+/// Returns how far `stamp` lies in the future, negative once passed (`nf_flow_timeout_delta()`).
+#[inline(always)]
+pub(crate) fn until(stamp: u32) -> i32 {
+    stamp.wrapping_sub(now()) as i32
+}

@@ -1,0 +1,247 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Helpers shared by rflow's selftests: TAP output (kselftest style), module checks, and the
+# router topology of the kernel's nft_flowtable.sh:
+#
+#   ns1 eth0 ---- veth0 [nsr: flowtable f on veth0, veth1] veth1 ---- eth0 ns2
+#   10.0.1.99     10.0.1.1                          10.0.2.1          10.0.2.99
+#   dead:1::99    dead:1::1                         dead:2::1         dead:2::99
+#
+# Tests run as root inside the VM (scripts/vm.sh), one network namespace set per test.
+
+RFLOW_ROOT=${RFLOW_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+SELFTESTS=$RFLOW_ROOT/selftests
+# RFLOW_IMPL=c runs the same checks with the C flowtable loaded instead (control runs).
+RFLOW_IMPL=${RFLOW_IMPL:-rflow}
+C_MODULES="nf_flow_table nf_flow_table_inet nft_flow_offload"
+
+__tap_n=0
+__tap_failed=0
+__tap_script=$(basename "$0" .sh)
+
+tap_header() {
+	echo "TAP version 13"
+	echo "1..$1"
+}
+
+tap_ok() {
+	__tap_n=$((__tap_n + 1))
+	echo "ok $__tap_n $__tap_script: $1"
+}
+
+tap_fail() {
+	__tap_n=$((__tap_n + 1))
+	__tap_failed=$((__tap_failed + 1))
+	echo "not ok $__tap_n $__tap_script: $1"
+	shift
+	local line
+	for line in "$@"; do echo "# $line"; done
+}
+
+tap_skip() {
+	__tap_n=$((__tap_n + 1))
+	echo "ok $__tap_n $__tap_script: $1 # SKIP $2"
+}
+
+# Reports a subtest from the exit status of the command that follows.
+tap_check() {
+	local name=$1
+	shift
+	local out
+	if out=$("$@" 2>&1); then
+		tap_ok "$name"
+		[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# /'
+	else
+		tap_fail "$name" "$(printf '%s' "$out" | tail -n 20)"
+	fi
+	return 0
+}
+
+tap_done() {
+	exit $((__tap_failed > 0))
+}
+
+note() { echo "$*"; }
+fail() { echo "$*" >&2; return 1; }
+
+# --- module ------------------------------------------------------------------
+
+# Loads the implementation under test: rflow (default) or, for control runs, the C modules.
+load_impl() {
+	modprobe nf_tables && modprobe nf_conntrack || return 1
+	if [ "$RFLOW_IMPL" = c ]; then
+		lsmod | grep -q '^rflow ' && rmmod rflow
+		modprobe nf_flow_table_inet && modprobe nft_flow_offload
+	elif ! lsmod | grep -q '^rflow '; then
+		insmod "$RFLOW_ROOT/rflow.ko"
+	fi
+}
+
+# Succeeds when rflow is loaded and none of the C flowtable modules is.
+rflow_is_the_flowtable() {
+	local m
+	lsmod | grep -q '^rflow ' || fail "rflow is not loaded"
+	for m in $C_MODULES; do
+		if lsmod | grep -q "^$m "; then
+			fail "C module $m is loaded"
+			return 1
+		fi
+	done
+}
+
+# Prints field $2 of the flowtable line of /proc/net/rflow in namespace $1.
+rflow_stat() {
+	local ns=$1 field=$2
+	ip netns exec "$ns" cat /proc/net/rflow 2>/dev/null |
+		awk -v f="$field" '$1 == "flowtable" { for (i = 5; i < NF; i += 2) if ($i == f) { print $(i + 1); exit } }'
+}
+
+# Prints the number of flows allocated in all namespaces (init namespace line).
+rflow_allocated() {
+	awk '$1 == "rflow" && $2 == "flows_allocated" { print $3 }' /proc/net/rflow
+}
+
+# Waits up to $1 seconds for "$2..." to succeed.
+wait_for() {
+	local secs=$1
+	shift
+	local i
+	for ((i = 0; i < secs * 10; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	"$@"
+}
+
+# --- topology ----------------------------------------------------------------
+
+setup_topology() {
+	local id=$$.$RANDOM
+	ns1=rflow-ns1-$id
+	nsr=rflow-nsr-$id
+	ns2=rflow-ns2-$id
+	ip netns add "$ns1" && ip netns add "$nsr" && ip netns add "$ns2" || return 1
+	ip link add veth0 netns "$nsr" type veth peer name eth0 netns "$ns1"
+	ip link add veth1 netns "$nsr" type veth peer name eth0 netns "$ns2"
+	for ns in "$ns1" "$nsr" "$ns2"; do
+		ip -net "$ns" link set lo up
+	done
+	ip -net "$nsr" link set veth0 up
+	ip -net "$nsr" link set veth1 up
+	ip -net "$ns1" link set eth0 up
+	ip -net "$ns2" link set eth0 up
+	ip -net "$nsr" addr add 10.0.1.1/24 dev veth0
+	ip -net "$nsr" addr add dead:1::1/64 dev veth0 nodad
+	ip -net "$nsr" addr add 10.0.2.1/24 dev veth1
+	ip -net "$nsr" addr add dead:2::1/64 dev veth1 nodad
+	ip -net "$ns1" addr add 10.0.1.99/24 dev eth0
+	ip -net "$ns1" addr add dead:1::99/64 dev eth0 nodad
+	ip -net "$ns2" addr add 10.0.2.99/24 dev eth0
+	ip -net "$ns2" addr add dead:2::99/64 dev eth0 nodad
+	ip -net "$ns1" route add default via 10.0.1.1
+	ip -net "$ns1" route add default via dead:1::1
+	ip -net "$ns2" route add default via 10.0.2.1
+	ip -net "$ns2" route add default via dead:2::1
+	ip netns exec "$nsr" sysctl -q net.ipv4.ip_forward=1
+	ip netns exec "$nsr" sysctl -q net.ipv6.conf.all.forwarding=1
+	ip netns exec "$nsr" sysctl -q net.netfilter.nf_conntrack_acct=1
+}
+
+# The router's ruleset, in the style of nft_flowtable.sh: every packet the forward chain still
+# sees for an offload candidate is counted per direction, so the counters measure what the fast
+# path did not take. Extra flowtable options come in $1.
+load_ruleset() {
+	local ft_extra=${1:-}
+	ip netns exec "$nsr" nft -f - <<-EOF
+	table inet filter {
+		flowtable f {
+			hook ingress priority 0
+			devices = { veth0, veth1 }
+			$ft_extra
+		}
+		counter routed_orig { }
+		counter routed_repl { }
+		chain forward {
+			type filter hook forward priority 0; policy drop;
+			meta l4proto { tcp, udp } ct mark set 1 flow add @f
+			ct mark 1 counter name ct direction map { original : routed_orig, reply : routed_repl } accept
+			ct state established,related accept
+			meta nfproto ipv4 meta l4proto icmp accept
+			meta nfproto ipv6 meta l4proto ipv6-icmp accept
+		}
+	}
+	EOF
+}
+
+# Prints the bytes the forward chain counted in both directions.
+forward_bytes() {
+	local o r
+	o=$(ip netns exec "$nsr" nft list counter inet filter routed_orig | awk '/bytes/ { print $4 }')
+	r=$(ip netns exec "$nsr" nft list counter inet filter routed_repl | awk '/bytes/ { print $4 }')
+	echo $((o + r))
+}
+
+cleanup_topology() {
+	local ns
+	for ns in "${ns1:-}" "${ns2:-}" "${nsr:-}"; do
+		[ -n "$ns" ] || continue
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
+		ip netns del "$ns" 2>/dev/null
+	done
+	return 0
+}
+
+# --- traffic -----------------------------------------------------------------
+
+make_file() {
+	head -c "$2" </dev/urandom >"$1"
+}
+
+# TCP transfer between ns1 (client) and ns2 (server) in both directions at once, like
+# nft_flowtable.sh, verified with cmp. The connection stays open $hold seconds after the data,
+# so callers can look at the live flow; $hook runs during that time.
+#   tcp_transfer <dst ip> <size> [hold seconds] [hook command]
+tcp_transfer() {
+	local dst=$1 size=$2 hold=${3:-0} hook=${4:-true}
+	local dir fam=-4
+	dir=$(mktemp -d)
+	[[ $dst == *:* ]] && fam=-6
+	make_file "$dir/a" "$size"
+	make_file "$dir/b" "$size"
+	( cat "$dir/b"; sleep "$hold" ) |
+		timeout 120 ip netns exec "$ns2" socat $fam TCP-LISTEN:12345,reuseaddr STDIO >"$dir/b.out" 2>"$dir/server.err" &
+	local spid=$!
+	wait_for 10 sh -c "ip netns exec $ns2 ss -lnt | grep -q :12345" || { fail "server did not start"; return 1; }
+	[[ $dst == *:* ]] && dst="[$dst]"
+	( cat "$dir/a"; sleep "$hold" ) |
+		timeout 120 ip netns exec "$ns1" socat $fam TCP:"$dst":12345 STDIO >"$dir/a.out" 2>"$dir/client.err" &
+	local cpid=$!
+	# Both directions delivered: the connection is still open for $hold seconds.
+	wait_for 100 sh -c "[ \$(stat -c %s $dir/a.out) -ge $size ] && [ \$(stat -c %s $dir/b.out) -ge $size ]"
+	$hook
+	local hook_rc=$?
+	wait "$cpid"; local crc=$?
+	wait "$spid"; local src=$?
+	local rc=0
+	cmp -s "$dir/a" "$dir/b.out" || { fail "client->server data differs (socat rc $crc/$src): $(cat "$dir"/*.err)"; rc=1; }
+	cmp -s "$dir/b" "$dir/a.out" || { fail "server->client data differs (socat rc $crc/$src)"; rc=1; }
+	[ "$hook_rc" -eq 0 ] || rc=1
+	rm -rf "$dir"
+	return $rc
+}
+
+# UDP transfer through selftests/udp_xfer.py: every datagram is echoed back, both directions are
+# verified against SHA-256.   udp_transfer <dst ip> <size>
+udp_transfer() {
+	local dst=$1 size=$2 dir
+	dir=$(mktemp -d)
+	make_file "$dir/a" "$size"
+	timeout 120 ip netns exec "$ns2" python3 "$SELFTESTS/udp_xfer.py" server "$dst" 5000 &
+	local spid=$!
+	sleep 0.5
+	timeout 120 ip netns exec "$ns1" python3 "$SELFTESTS/udp_xfer.py" client "$dst" 5000 "$dir/a"
+	local rc=$?
+	wait "$spid" || rc=1
+	rm -rf "$dir"
+	return $rc
+}
