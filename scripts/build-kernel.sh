@@ -8,12 +8,20 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
+# --config-only: generate and check the config in a scratch directory, build nothing.
+config_only=0
+[ "${1:-}" = --config-only ] && config_only=1
+
 [ -r "$KERNEL_TARBALL" ] || die "$KERNEL_TARBALL missing: run scripts/setup.sh"
 [ -x "$KERNEL_RUSTC" ] || die "$KERNEL_RUSTC missing: run scripts/setup.sh"
 [ -x "$KERNEL_BINDGEN" ] || die "$KERNEL_BINDGEN missing: run scripts/setup.sh"
 
 KDIR=$(kernel_build_dir)
-if [ -e "$KDIR/.rflow-complete" ]; then
+if [ "$config_only" -eq 1 ]; then
+	KDIR=$RFLOW_CACHE/kernel/config-check
+	rm -rf "$KDIR"
+fi
+if [ "$config_only" -eq 0 ] && [ -e "$KDIR/.rflow-complete" ]; then
 	log "cached kernel: $KDIR"
 	echo "$KDIR"
 	exit 0
@@ -65,6 +73,12 @@ while IFS= read -r line; do
 	esac
 done <"$RFLOW_ROOT/scripts/kconfig/rflow.config"
 [ "$bad" -eq 0 ] || die "kernel config does not match scripts/kconfig/rflow.config"
+if [ "$config_only" -eq 1 ]; then
+	cp .config "$RFLOW_CACHE/kernel/config-check.config"
+	cd / && rm -rf "$KDIR"
+	log "config OK: $RFLOW_CACHE/kernel/config-check.config"
+	exit 0
+fi
 
 log "building kernel in $KDIR with -j$JOBS"
 make "${MAKE_ARGS[@]}" -j"$JOBS" -s bzImage modules
@@ -72,5 +86,8 @@ make "${MAKE_ARGS[@]}" -j"$JOBS" -s bzImage modules
 
 touch .rflow-complete
 end=$(date +%s)
+# Keep this build and the most recent other one (switching branches back and forth).
+ls -1dt "$RFLOW_CACHE"/kernel/linux-6.12-* 2>/dev/null | grep -vx "$KDIR" | tail -n +2 |
+	while read -r old; do log "removing old kernel build $old"; rm -rf "$old"; done
 log "kernel built in $(((end - start) / 60)) min $(((end - start) % 60)) s"
 echo "$KDIR"

@@ -7,6 +7,7 @@ RFLOW_CACHE=${RFLOW_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rflow}
 # The kernel build uses Debian's rustc-web, whose library sources match it
 # exactly; rustup's toolchain has no rust-src. Host-side cargo keeps rustup.
 KERNEL_RUSTC=${KERNEL_RUSTC:-/usr/bin/rustc}
+KERNEL_CLIPPY=${KERNEL_CLIPPY:-/usr/bin/clippy-driver}
 KERNEL_BINDGEN=${KERNEL_BINDGEN:-$HOME/.cargo/bin/bindgen}
 KERNEL_SOURCE_PKG=linux-source-6.12
 KERNEL_TARBALL=/usr/src/linux-source-6.12.tar.xz
@@ -14,6 +15,7 @@ KERNEL_TARBALL=/usr/src/linux-source-6.12.tar.xz
 # Everything the kernel's make needs to use that toolchain.
 kernel_make_args() {
 	printf '%s\n' LLVM=1 "RUSTC=$KERNEL_RUSTC" "HOSTRUSTC=$KERNEL_RUSTC" \
+		"CLIPPY_DRIVER=$KERNEL_CLIPPY" \
 		"BINDGEN=$KERNEL_BINDGEN"
 }
 

@@ -15,7 +15,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 
 APT_PACKAGES=(
 	# Rust toolchain whose sources match the compiler (the kernel needs core's source).
-	rustc-web rust-web-src
+	rustc-web rust-web-src rust-web-clippy
 	# Kernel build.
 	clang lld llvm libclang-dev flex bison bc libelf-dev libssl-dev cpio kmod dwarves
 	make gcc rsync linux-source-6.12 xz-utils

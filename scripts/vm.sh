@@ -26,7 +26,9 @@ done
 [ $# -gt 0 ] || die "usage: $0 [--allow-c-flowtable] [--icount] -- command..."
 
 KDIR=$(scripts_dir=$(dirname "$0"); "$scripts_dir/build-kernel.sh")
-append="panic_on_warn=1 oops=panic panic=-1"
+# Without the block layer the kernel mounts the 9p root through its nodev path, which needs
+# the 9p tag as root device name (vng passes none and relies on the block fallback).
+append="root=/dev/root panic_on_warn=1 oops=panic panic=-1"
 if [ "$block" -eq 1 ]; then
 	append="$append module_blacklist=nf_flow_table,nf_flow_table_inet,nft_flow_offload"
 fi

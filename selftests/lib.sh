@@ -18,6 +18,16 @@ C_MODULES="nf_flow_table nf_flow_table_inet nft_flow_offload"
 __tap_n=0
 __tap_failed=0
 __tap_script=$(basename "$0" .sh)
+# Every `fail` appends here, so a check fails even when a later command of the same check
+# succeeds (and from subshells, where a variable would be lost).
+__fail_flag=$(mktemp)
+# Scratch directory of the script, removed on exit with the namespaces.
+work=$(mktemp -d)
+__lib_exit() {
+	cleanup_topology
+	rm -rf "$work" "$__fail_flag"
+}
+trap __lib_exit EXIT
 
 tap_header() {
 	echo "TAP version 13"
@@ -43,12 +53,15 @@ tap_skip() {
 	echo "ok $__tap_n $__tap_script: $1 # SKIP $2"
 }
 
-# Reports a subtest from the exit status of the command that follows.
+# Reports a subtest: it passes when the command that follows succeeds and called no `fail`.
 tap_check() {
 	local name=$1
 	shift
-	local out
-	if out=$("$@" 2>&1); then
+	local out rc
+	: >"$__fail_flag"
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ "$rc" -eq 0 ] && [ ! -s "$__fail_flag" ]; then
 		tap_ok "$name"
 		[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# /'
 	else
@@ -62,7 +75,13 @@ tap_done() {
 }
 
 note() { echo "$*"; }
-fail() { echo "$*" >&2; return 1; }
+
+# Reports a failed check (see tap_check) and returns false.
+fail() {
+	echo "FAIL: $*" >&2
+	echo x >>"$__fail_flag"
+	return 1
+}
 
 # --- module ------------------------------------------------------------------
 
@@ -111,6 +130,11 @@ wait_for() {
 		sleep 0.1
 	done
 	"$@"
+}
+
+# Succeeds when namespace $1 has a TCP listener on port $2.
+listening() {
+	ip netns exec "$1" ss -lnt | grep -q ":$2 "
 }
 
 # --- topology ----------------------------------------------------------------
@@ -181,10 +205,12 @@ forward_bytes() {
 	echo $((o + r))
 }
 
+# Deletes every namespace this script created. Checks run in subshells (tap_check), so the
+# names set by setup_topology may never reach the caller: match them by the script's PID ($$
+# is the same in subshells) instead.
 cleanup_topology() {
 	local ns
-	for ns in "${ns1:-}" "${ns2:-}" "${nsr:-}"; do
-		[ -n "$ns" ] || continue
+	for ns in $(ip netns list | awk '{ print $1 }' | grep -E "^rflow-(ns1|nsr|ns2)-$$\."); do
 		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
 		ip netns del "$ns" 2>/dev/null
 	done
@@ -211,7 +237,7 @@ tcp_transfer() {
 	( cat "$dir/b"; sleep "$hold" ) |
 		timeout 120 ip netns exec "$ns2" socat $fam TCP-LISTEN:12345,reuseaddr STDIO >"$dir/b.out" 2>"$dir/server.err" &
 	local spid=$!
-	wait_for 10 sh -c "ip netns exec $ns2 ss -lnt | grep -q :12345" || { fail "server did not start"; return 1; }
+	wait_for 10 listening "$ns2" 12345 || { fail "server did not start"; return 1; }
 	[[ $dst == *:* ]] && dst="[$dst]"
 	( cat "$dir/a"; sleep "$hold" ) |
 		timeout 120 ip netns exec "$ns1" socat $fam TCP:"$dst":12345 STDIO >"$dir/a.out" 2>"$dir/client.err" &

@@ -172,11 +172,17 @@ impl Conn {
         });
     }
 
-    /// Forgets the learnt TCP window sizes so conntrack re-learns them (`flow_offload_fixup_tcp()`).
+    /// Makes conntrack re-learn the TCP windows it could not follow while the connection was
+    /// offloaded (`flow_offload_fixup_tcp()`).
+    ///
+    /// Besides the window sizes (6.12), this clears `IP_CT_TCP_FLAG_MAXACK_SET`, as later kernels
+    /// do: with the stale maximum ACK kept, conntrack rejects the connection's RST as out of
+    /// window and keeps the entry established.
     pub(crate) fn reset_tcp_window(&self) {
         self.with_tcp_locked(|tcp| {
             for seen in &mut tcp.seen {
                 seen.td_maxwin = 0;
+                seen.flags &= !(bindings::IP_CT_TCP_FLAG_MAXACK_SET as u8);
             }
         });
     }

@@ -1,0 +1,192 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Runs inside the benchmark VM (1 vCPU, QEMU -icount shift=0,sleep=off: one guest nanosecond
+# per guest instruction). pktgen in the root namespace sends 64-byte UDP packets on a veth into
+# a router namespace, which forwards them to a sink namespace that drops them at netdev ingress.
+# pktgen's "Result: OK: N usec" covers only its busy loop, in which the whole forwarding path
+# runs (veth delivers in softirq inside the pktgen thread), so N * 1000 / packets is the number
+# of guest instructions per forwarded packet.
+#
+# Modes, all in the same boot, in a rotated order in every repetition:
+#   drop     the router drops at netdev ingress (the floor: pktgen, veth, receive)
+#   route    plain routing, no netfilter in the router
+#   classic  conntrack + a forward chain accepting new/established
+#   cflow    the in-tree C flowtable (nf_flow_table_inet + nft_flow_offload)
+#   rflow    rflow, same ruleset
+#
+# Output: one "sample <mode> <flows> <rep> <instructions per packet> offloaded=<flows>" line per
+# measurement; "error ..." when the sink did not receive every packet.
+set -u
+REPS=${REPS:-5}
+FLOWS=${FLOWS:-"1 1024 16384"}
+COUNT=${COUNT:-40000}
+MODES=${MODES:-"drop route classic cflow rflow"}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PG=/proc/net/pktgen
+
+die() {
+	echo "bench: $*" >&2
+	exit 1
+}
+
+modprobe veth && modprobe pktgen && modprobe nf_tables && modprobe nf_conntrack || die "modprobe"
+modprobe nf_conntrack_netlink
+
+ip netns add rtr && ip netns add sink || die "netns"
+ip link add vsrc type veth peer name vrin netns rtr
+ip -n rtr link add vrout type veth peer name vsink netns sink
+ip link set vsrc up
+ip -n rtr link set vrin up
+ip -n rtr link set vrout up
+ip -n sink link set vsink up
+ip addr add 10.1.1.2/24 dev vsrc
+ip -n rtr addr add 10.1.1.1/24 dev vrin
+ip -n rtr addr add 10.1.2.1/24 dev vrout
+ip -n sink addr add 10.1.2.2/24 dev vsink
+ip netns exec rtr sysctl -q net.ipv4.ip_forward=1
+# The sink drops everything at ingress, ARP included, so the router's neighbour is static.
+ip -n rtr neigh add 10.1.2.2 lladdr "$(ip -n sink -br link show vsink | awk '{ print $3 }')" \
+	dev vrout nud permanent
+ip netns exec sink nft -f - <<-END
+	table netdev sink {
+		chain in {
+			type filter hook ingress device vsink priority 0; policy drop;
+			counter
+		}
+	}
+END
+rtr_mac=$(ip -n rtr -br link show vrin | awk '{ print $3 }')
+
+sink_packets() {
+	ip netns exec sink nft list chain netdev sink in | awk '/counter/ { print $3 }'
+}
+
+pgset() {
+	echo "$1" >"$2" || die "pktgen: '$1' > $2"
+}
+
+pktgen_setup() {
+	local flows=$1
+	pgset "rem_device_all" $PG/kpktgend_0
+	pgset "add_device vsrc" $PG/kpktgend_0
+	pgset "clone_skb 0" $PG/vsrc
+	pgset "pkt_size 64" $PG/vsrc
+	pgset "delay 0" $PG/vsrc
+	pgset "dst 10.1.2.2" $PG/vsrc
+	pgset "src_min 10.1.1.2" $PG/vsrc
+	pgset "src_max 10.1.1.2" $PG/vsrc
+	pgset "dst_mac $rtr_mac" $PG/vsrc
+	pgset "udp_dst_min 9" $PG/vsrc
+	pgset "udp_dst_max 9" $PG/vsrc
+	# Sequential source ports: every flow is visited once per `flows` packets.
+	pgset "udp_src_min 1024" $PG/vsrc
+	pgset "udp_src_max $((1024 + flows - 1))" $PG/vsrc
+}
+
+# Sends $1 packets and prints pktgen's busy time in microseconds.
+pktgen_run() {
+	pgset "count $1" $PG/vsrc
+	pgset "start" $PG/pgctrl
+	sed -n 's/.*Result: OK: \([0-9]*\)(c.*/\1/p' $PG/vsrc
+}
+
+use_c_flowtable() {
+	if lsmod | grep -q '^rflow '; then
+		rmmod rflow || die "rmmod rflow"
+	fi
+	modprobe nf_flow_table_inet && modprobe nft_flow_offload || die "C flowtable modules"
+}
+
+use_rflow() {
+	local m
+	for m in nft_flow_offload nf_flow_table_inet nf_flow_table; do
+		if lsmod | grep -q "^$m "; then
+			rmmod "$m" || die "rmmod $m"
+		fi
+	done
+	lsmod | grep -q '^rflow ' || insmod "$ROOT/rflow.ko" || die "insmod rflow"
+}
+
+ruleset() {
+	ip netns exec rtr nft flush ruleset
+	ip netns exec rtr conntrack -F 2>/dev/null
+	case "$1" in
+	drop)
+		ip netns exec rtr nft -f - <<-END
+			table netdev floor {
+				chain in { type filter hook ingress device vrin priority 0; policy drop; }
+			}
+		END
+		;;
+	route) ;;
+	classic)
+		ip netns exec rtr nft -f - <<-END
+			table inet filter {
+				chain forward {
+					type filter hook forward priority 0; policy drop;
+					ct state { new, established } accept
+				}
+			}
+		END
+		;;
+	cflow | rflow)
+		ip netns exec rtr nft -f - <<-END
+			table inet filter {
+				flowtable f { hook ingress priority 0; devices = { vrin, vrout }; }
+				chain forward {
+					type filter hook forward priority 0; policy drop;
+					meta l4proto udp flow add @f
+					ct state { new, established } accept
+				}
+			}
+		END
+		;;
+	esac
+}
+
+# Prints how many flows the router has offloaded in this mode.
+offloaded() {
+	case "$1" in
+	rflow) ip netns exec rtr awk '$1 == "flowtable" { print $6 }' /proc/net/rflow ;;
+	cflow) ip netns exec rtr conntrack -L 2>/dev/null | grep -c OFFLOAD ;;
+	*) echo 0 ;;
+	esac
+}
+
+echo "config count=$COUNT reps=$REPS flows='$FLOWS' modes='$MODES'"
+echo "kernel $(uname -r), $(nproc) cpu"
+for flows in $FLOWS; do
+	pktgen_setup "$flows"
+	for rep in $(seq "$REPS"); do
+		# A different mode order in every repetition (rotated), so slow drifts cancel out.
+		set -- $MODES
+		order=()
+		for ((i = 0; i < $#; i++)); do
+			idx=$(((i + rep) % $# + 1))
+			order+=("${!idx}")
+		done
+		for mode in "${order[@]}"; do
+			case "$mode" in
+			cflow) use_c_flowtable ;;
+			rflow) use_rflow ;;
+			esac
+			ruleset "$mode"
+			# Warm up: the second packet of a flow offloads it (conntrack confirms the first);
+			# then let the GC worker run (rflow grows its table there).
+			pktgen_run $((3 * flows + 100)) >/dev/null
+			sleep 2
+			off=$(offloaded "$mode")
+			before=$(sink_packets)
+			usec=$(pktgen_run "$COUNT")
+			after=$(sink_packets)
+			delivered=$((after - before))
+			[ "$mode" = drop ] && delivered=$COUNT
+			if [ "$delivered" -ne "$COUNT" ]; then
+				echo "error $mode $flows $rep: sink got $delivered of $COUNT packets"
+				continue
+			fi
+			echo "sample $mode $flows $rep $((usec * 1000 / COUNT)) offloaded=$off"
+		done
+	done
+done

@@ -1,0 +1,156 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The life of a flow: it expires after net.netfilter.nf_flowtable_{udp,tcp}_timeout with the
+# conntrack timeout restored; FIN and RST tear it down at once; a device going down takes its
+# flows with it; deleting the flowtable or the namespace frees every flow; and the module
+# unloads cleanly while flows exist and traffic runs, without disturbing the traffic.
+
+source "$(dirname "$0")/lib.sh"
+
+tap_header 8
+load_impl || { tap_fail "load $RFLOW_IMPL"; tap_done; }
+
+fresh_topology() {
+	cleanup_topology
+	setup_topology && load_ruleset
+}
+
+flows() {
+	local n
+	n=$(rflow_stat "$nsr" flows)
+	echo "${n:-0}"
+}
+
+no_flows() { [ "$(flows)" -eq 0 ]; }
+has_flows() { [ "$(flows)" -ge 1 ]; }
+none_allocated() { [ "$(rflow_allocated)" -eq 0 ]; }
+
+ct_list() {
+	ip netns exec "$nsr" conntrack -L "$@" 2>/dev/null
+}
+
+udp_expires() {
+	fresh_topology || return 1
+	# The stored expiry moves only when it would move by more than a second, and the GC runs
+	# every second: a flow goes between timeout - 1 s and timeout + 1 s after its last packet.
+	ip netns exec "$nsr" sysctl -q net.netfilter.nf_flowtable_udp_timeout=4
+	udp_transfer 10.0.2.99 100000 || return 1
+	[ "$(flows)" -ge 1 ] || fail "no flow after the transfer"
+	ct_list -p udp | grep -q OFFLOAD || fail "conntrack entry not [OFFLOAD]: $(ct_list)"
+	sleep 1.5
+	[ "$(flows)" -ge 1 ] || fail "flow gone 1.5 s after its last packet, timeout is 4 s"
+	wait_for 5 no_flows || fail "flow still present 6.5 s after its last packet"
+	local line
+	line=$(ct_list -p udp --dport 5000)
+	echo "$line"
+	[[ $line != *OFFLOAD* ]] || fail "conntrack entry still [OFFLOAD] after expiry"
+	# Restored: the replied-UDP timeout (120 s) minus the flow timeout, not the offload day.
+	local timeout
+	timeout=$(awk '{ print $3 }' <<<"$line")
+	[ -n "$timeout" ] && [ "$timeout" -le 120 ] && [ "$timeout" -ge 60 ] ||
+		fail "conntrack timeout $timeout not restored to about 116 s (120 - 4)"
+}
+
+tcp_fin_teardown() {
+	fresh_topology || return 1
+	ip netns exec "$nsr" sysctl -q net.netfilter.nf_flowtable_tcp_timeout=300
+	tcp_transfer 10.0.2.99 500000 1 "wait_for 2 has_flows" || return 1
+	# The connection closed with FINs: the flow must go long before its 300 s timeout.
+	wait_for 3 no_flows || fail "flow still present after FIN: $(ip netns exec "$nsr" cat /proc/net/rflow)"
+	local line
+	line=$(ct_list -p tcp --dport 12345)
+	echo "$line"
+	[[ $line != *OFFLOAD* ]] || fail "conntrack entry still [OFFLOAD] after FIN"
+	[ "$(rflow_stat "$nsr" removed)" -ge 1 ] || fail "rflow removed no flow"
+}
+
+tcp_rst_teardown() {
+	fresh_topology || return 1
+	ip netns exec "$nsr" sysctl -q net.netfilter.nf_flowtable_tcp_timeout=300
+	timeout 30 ip netns exec "$ns2" socat -u TCP-LISTEN:12346,reuseaddr - >/dev/null 2>&1 &
+	wait_for 10 listening "$ns2" 12346 || fail "server did not start"
+	timeout 30 ip netns exec "$ns1" python3 "$SELFTESTS/tcp_rst.py" 10.0.2.99 12346 300000 2 &
+	local cpid=$!
+	wait_for 10 has_flows || fail "connection never offloaded"
+	ct_list -p tcp --dport 12346 | grep -q OFFLOAD || fail "not [OFFLOAD] before the reset"
+	wait "$cpid" || fail "client failed"
+	wait_for 3 no_flows || fail "flow still present after RST"
+	local line
+	line=$(ct_list -p tcp --dport 12346)
+	echo "$line"
+	[[ $line != *OFFLOAD* ]] || fail "conntrack entry still [OFFLOAD] after RST"
+	[[ $line == *CLOSE* ]] || fail "conntrack did not see the reset: $line"
+}
+
+device_down() {
+	fresh_topology || return 1
+	udp_transfer 10.0.2.99 100000 || return 1
+	[ "$(flows)" -ge 1 ] || fail "no flow before the device goes down"
+	ip -net "$nsr" link set veth1 down
+	wait_for 3 no_flows || fail "flows left after veth1 went down"
+	ct_list -p udp | grep -q OFFLOAD && fail "conntrack entry still [OFFLOAD]"
+	ip -net "$nsr" link set veth1 up
+}
+
+flowtable_delete_frees() {
+	fresh_topology || return 1
+	udp_transfer 10.0.2.99 100000 && udp_transfer dead:2::99 100000 || return 1
+	[ "$(rflow_allocated)" -ge 2 ] || fail "expected 2 allocated flows, got $(rflow_allocated)"
+	ip netns exec "$nsr" nft delete table inet filter
+	wait_for 5 none_allocated ||
+		fail "$(rflow_allocated) flows still allocated after deleting the flowtable"
+	ct_list | grep -q OFFLOAD && fail "conntrack entries still [OFFLOAD]: $(ct_list)"
+	return 0
+}
+
+netns_delete_frees() {
+	fresh_topology || return 1
+	udp_transfer 10.0.2.99 100000 || return 1
+	[ "$(rflow_allocated)" -ge 1 ] || fail "no flow allocated"
+	cleanup_topology
+	wait_for 10 none_allocated ||
+		fail "$(rflow_allocated) flows still allocated after deleting the namespaces"
+}
+
+unload_under_traffic() {
+	fresh_topology || return 1
+	local dir
+	dir=$(mktemp -d)
+	make_file "$dir/a" 3000000
+	timeout 120 ip netns exec "$ns2" python3 "$SELFTESTS/udp_xfer.py" server 10.0.2.99 5000 &
+	local spid=$!
+	sleep 0.5
+	timeout 120 ip netns exec "$ns1" python3 "$SELFTESTS/udp_xfer.py" client 10.0.2.99 5000 "$dir/a" &
+	local cpid=$!
+	wait_for 10 has_flows || fail "traffic never offloaded"
+	dmesg -c >/dev/null
+	ip netns exec "$nsr" nft flush ruleset
+	# nf_tables frees the flowtable in a work item; until then it pins the module.
+	local i
+	for i in $(seq 50); do rmmod rflow 2>/dev/null && break; sleep 0.2; done
+	if lsmod | grep -q '^rflow '; then
+		fail "rflow still loaded after flushing the ruleset: refcnt $(cat /sys/module/rflow/refcnt)," \
+			"namespaces: $(ip netns list | tr '\n' ' '), flows: $(rflow_allocated)," \
+			"flowtables: $(for n in $(ip netns list | awk '{ print $1 }'); do
+				ip netns exec "$n" cat /proc/net/rflow; done | grep -c '^flowtable')"
+	fi
+	wait "$cpid" || fail "transfer broken by the unload"
+	wait "$spid" || fail "server failed"
+	rm -rf "$dir"
+	if dmesg | grep -Ei 'bug|warning|oops|leak|refcount'; then
+		fail "kernel complained during unload"
+	fi
+	insmod "$RFLOW_ROOT/rflow.ko"
+}
+
+tap_check "udp flow expires after nf_flowtable_udp_timeout, conntrack timeout restored" udp_expires
+tap_check "tcp flow torn down by FIN, conntrack takes over" tcp_fin_teardown
+tap_check "tcp flow torn down by RST, conntrack sees the reset" tcp_rst_teardown
+tap_check "device down tears its flows down" device_down
+tap_check "deleting the flowtable frees every flow" flowtable_delete_frees
+tap_check "deleting the namespaces frees every flow" netns_delete_frees
+tap_check "module unloads with live flows and traffic, traffic intact" unload_under_traffic
+tap_check "rflow is the flowtable, the C modules are absent" rflow_is_the_flowtable
+
+tap_done
