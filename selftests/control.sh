@@ -9,13 +9,13 @@
 source "$(dirname "$0")/lib.sh"
 
 tap_header 3
-out=$(RFLOW_IMPL=c bash "$SELFTESTS/rflow_forward.sh" 2>&1)
-printf '%s\n' "$out" | sed 's/^/# /'
+forward_out=$(RFLOW_IMPL=c bash "$SELFTESTS/rflow_forward.sh" 2>&1)
+printf '%s\n' "$forward_out" | sed 's/^/# /'
 
 expect() {
 	local pattern=$1 want=$2 n bad
-	n=$(printf '%s\n' "$out" | grep -cE "^(not )?ok [0-9]+ rflow_forward: $pattern")
-	bad=$(printf '%s\n' "$out" | grep -E "^(not )?ok [0-9]+ rflow_forward: $pattern" | grep -vcE "^$want [0-9]")
+	n=$(printf '%s\n' "$forward_out" | grep -cE "^(not )?ok [0-9]+ rflow_forward: $pattern")
+	bad=$(printf '%s\n' "$forward_out" | grep -E "^(not )?ok [0-9]+ rflow_forward: $pattern" | grep -vcE "^$want [0-9]")
 	[ "$n" -gt 0 ] || fail "no subtest matches '$pattern'"
 	[ "$bad" -eq 0 ] || fail "$bad of $n subtests matching '$pattern' were not '$want'"
 }
