@@ -191,6 +191,12 @@ fn offload(nf: &NfFlowtable, pkt: &PktInfo) -> Result<(), Skip> {
     Ok(())
 }
 
+/// `eval`: offloads the packet's connection, or stops the rule (`NFT_BREAK`).
+///
+/// # Safety
+///
+/// Called by nf_tables with an initialised expression of this type, its register set, and the
+/// packet information of the running hook, inside the hook's RCU read-side section.
 unsafe extern "C" fn eval_callback(
     expr: *const bindings::nft_expr,
     regs: *mut bindings::nft_regs,
@@ -207,6 +213,12 @@ unsafe extern "C" fn eval_callback(
     }
 }
 
+/// `init`: binds the expression to the flowtable named by `NFTA_FLOW_TABLE_NAME`.
+///
+/// # Safety
+///
+/// Called by nf_tables under its mutex with a valid context, the attribute table parsed with
+/// this type's policy, and the expression being created.
 unsafe extern "C" fn init_callback(
     ctx: *const bindings::nft_ctx,
     expr: *const bindings::nft_expr,
@@ -240,6 +252,11 @@ unsafe extern "C" fn init_callback(
     }
 }
 
+/// `activate`: the rule is committed again after an aborted removal.
+///
+/// # Safety
+///
+/// Called by nf_tables under its mutex with an initialised expression of this type.
 unsafe extern "C" fn activate_callback(
     _ctx: *const bindings::nft_ctx,
     expr: *const bindings::nft_expr,
@@ -248,6 +265,12 @@ unsafe extern "C" fn activate_callback(
     unsafe { bindings::rflow_nft_use_inc_restore(&raw mut (*expr_priv(expr).flowtable).use_) };
 }
 
+/// `deactivate`: the rule is being removed in a transaction.
+///
+/// # Safety
+///
+/// Called by nf_tables under its mutex with a valid context and an initialised expression of
+/// this type.
 unsafe extern "C" fn deactivate_callback(
     ctx: *const bindings::nft_ctx,
     expr: *const bindings::nft_expr,
@@ -257,6 +280,11 @@ unsafe extern "C" fn deactivate_callback(
     unsafe { bindings::nf_tables_deactivate_flowtable(ctx, expr_priv(expr).flowtable, phase) };
 }
 
+/// `destroy`: the expression is freed.
+///
+/// # Safety
+///
+/// Called by nf_tables once per successfully initialised expression, with its context.
 unsafe extern "C" fn destroy_callback(
     ctx: *const bindings::nft_ctx,
     _expr: *const bindings::nft_expr,
@@ -265,6 +293,11 @@ unsafe extern "C" fn destroy_callback(
     unsafe { bindings::nf_ct_netns_put((*ctx).net, (*ctx).family) };
 }
 
+/// `validate`: the expression is only valid in forward chains of `ip`, `ip6` and `inet`.
+///
+/// # Safety
+///
+/// Called by nf_tables under its mutex with a valid context whose chain is set.
 unsafe extern "C" fn validate_callback(
     ctx: *const bindings::nft_ctx,
     _expr: *const bindings::nft_expr,
@@ -279,6 +312,11 @@ unsafe extern "C" fn validate_callback(
     }
 }
 
+/// `dump`: puts the flowtable name into a netlink message.
+///
+/// # Safety
+///
+/// Called by nf_tables with the message being built and an initialised expression of this type.
 unsafe extern "C" fn dump_callback(
     skb: *mut bindings::sk_buff,
     expr: *const bindings::nft_expr,

@@ -253,6 +253,10 @@ impl FlowTable {
 }
 
 /// The GC work function, run every second on each flowtable (`nf_flow_offload_work_gc()`).
+///
+/// # Safety
+///
+/// Only called by the workqueue for the `gc_work` that [`FlowTable::init`] set up.
 unsafe extern "C" fn gc_work(work: *mut bindings::work_struct) {
     // SAFETY: Only `FlowTable::init` sets this function on the `gc_work` of one of rflow's
     // flowtables, and `free` cancels it before the flowtable goes.

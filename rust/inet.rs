@@ -92,6 +92,10 @@ impl PinnedDrop for Types {
 }
 
 /// `init`: nf_tables creates a flowtable.
+///
+/// # Safety
+///
+/// Called by nf_tables under its mutex with a new flowtable of one of these types.
 unsafe extern "C" fn init_callback(ft: *mut bindings::nf_flowtable) -> c_int {
     from_result(|| {
         // SAFETY: nf_tables passes a flowtable that lives until `free`.
@@ -100,7 +104,12 @@ unsafe extern "C" fn init_callback(ft: *mut bindings::nf_flowtable) -> c_int {
     })
 }
 
-/// `free`: nf_tables destroys a flowtable (also on `init` failure paths after a success).
+/// `free`: nf_tables destroys a flowtable.
+///
+/// # Safety
+///
+/// Called by nf_tables once for a flowtable whose `init` succeeded, after its hooks are gone
+/// and a grace period has elapsed.
 unsafe extern "C" fn free_callback(ft: *mut bindings::nf_flowtable) {
     // SAFETY: nf_tables calls `free` once, after unregistering the hooks and after a grace
     // period, and expressions referring to the flowtable hold a use count that prevents it.
@@ -108,6 +117,10 @@ unsafe extern "C" fn free_callback(ft: *mut bindings::nf_flowtable) {
 }
 
 /// `setup`: nf_tables binds (or unbinds) a device of the flowtable.
+///
+/// # Safety
+///
+/// Called by nf_tables under its mutex with a live flowtable and one of its devices.
 unsafe extern "C" fn setup_callback(
     ft: *mut bindings::nf_flowtable,
     dev: *mut bindings::net_device,
@@ -128,6 +141,11 @@ unsafe extern "C" fn setup_callback(
 }
 
 /// The ingress hook of a flowtable of family `F` (an [`ip::Family`] discriminant).
+///
+/// # Safety
+///
+/// Called by netfilter, in an RCU read-side section, with the flowtable the hook was
+/// registered for as `priv_`, a packet the hook owns, and the hook state.
 unsafe extern "C" fn hook_callback<const F: u8>(
     priv_: *mut kernel::ffi::c_void,
     skb: *mut bindings::sk_buff,

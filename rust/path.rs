@@ -49,7 +49,7 @@ pub(crate) fn route(pkt: &PktInfo, ct: &Conn, dir: Dir) -> Result<[DirRoute; 2]>
     let mut fl = bindings::flowi::default();
     let pf = state.pf();
     let data = skb.data();
-    match pf as u8 {
+    match pf {
         NFPROTO_IPV4 => {
             let tos = *data.get(1).ok_or(EINVAL)?;
             let mut d = [0u8; 4];

@@ -70,6 +70,11 @@ impl PinnedDrop for Procfs {
     }
 }
 
+/// Creates the file in a new namespace.
+///
+/// # Safety
+///
+/// Called by the pernet core with a namespace being set up.
 unsafe extern "C" fn net_init(net: *mut bindings::net) -> c_int {
     // SAFETY: `net` is being set up and its `/proc/net` exists.
     let net = unsafe { Net::from_raw(net) };
@@ -90,6 +95,11 @@ unsafe extern "C" fn net_init(net: *mut bindings::net) -> c_int {
     }
 }
 
+/// Removes the file from a namespace going away.
+///
+/// # Safety
+///
+/// Called by the pernet core with a namespace being dismantled, after `net_init` succeeded.
 unsafe extern "C" fn net_exit(net: *mut bindings::net) {
     // SAFETY: `net` is being dismantled; the entry was created by `net_init`.
     unsafe {
@@ -149,6 +159,11 @@ unsafe fn show_dir(seq: *mut bindings::seq_file, d: &FlowDir) {
     };
 }
 
+/// Prints the file.
+///
+/// # Safety
+///
+/// Called by seq_file for a file created by `net_init`.
 unsafe extern "C" fn show(seq: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
     // SAFETY: `seq` belongs to a file of a live namespace while the call runs.
     let net = unsafe { Net::from_raw(bindings::rflow_seq_file_net(seq)) };

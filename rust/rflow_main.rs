@@ -103,6 +103,10 @@ impl kernel::Module for Rflow {
 
 /// Tears down the flows of a device that goes down or away (the netdevice notifier of
 /// `nft_flow_offload.c`, which handles `NETDEV_DOWN`; unregistration is handled too).
+///
+/// # Safety
+///
+/// Called by the netdevice notifier chain, under RTNL, with a `netdev_notifier_info`.
 unsafe extern "C" fn netdev_event(
     _nb: *mut bindings::notifier_block,
     event: kernel::ffi::c_ulong,

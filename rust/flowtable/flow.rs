@@ -257,6 +257,11 @@ impl Flow {
         unsafe { bindings::call_rcu((*flow).rcu.get(), Some(Self::free_callback)) };
     }
 
+    /// Frees a flow once its grace period has elapsed.
+    ///
+    /// # Safety
+    ///
+    /// Only called by RCU for a flow queued by [`Flow::free_rcu`].
     unsafe extern "C" fn free_callback(head: *mut bindings::callback_head) {
         // SAFETY: `head` is the `rcu` member of a flow queued by `free_rcu`, which owned it.
         unsafe {

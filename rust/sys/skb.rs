@@ -126,12 +126,13 @@ impl Skb {
         }
         // SAFETY: Owned packet (type invariant).
         let cloned = unsafe { (*self.as_ptr()).cloned() } != 0;
-        // `len` fits in u32: it is at most `headlen`.
-        // SAFETY: Owned packet (type invariant).
-        if cloned
-            && unsafe { bindings::rflow_skb_try_make_writable(self.as_ptr(), len as u32) } != 0
-        {
-            return None;
+        if cloned {
+            // `len` fits in u32: it is at most `headlen`.
+            // SAFETY: Owned packet (type invariant).
+            let err = unsafe { bindings::rflow_skb_try_make_writable(self.as_ptr(), len as u32) };
+            if err != 0 {
+                return None;
+            }
         }
         // SAFETY: The first `len` bytes are linear and no clone shares them any more.
         Some(unsafe { core::slice::from_raw_parts_mut((*self.as_ptr()).data, len) })

@@ -5,10 +5,10 @@
 use crate::bindings;
 
 /// Ticks per second.
-pub(crate) const HZ: u32 = bindings::RFLOW_HZ as u32;
+pub(crate) const HZ: u32 = bindings::RFLOW_HZ;
 
 /// One day in jiffies (`NF_CT_DAY`), the conntrack timeout of an offloaded connection.
-pub(crate) const CT_DAY: u32 = bindings::RFLOW_NF_CT_DAY as u32;
+pub(crate) const CT_DAY: u32 = bindings::RFLOW_NF_CT_DAY;
 
 /// Returns the low 32 bits of `jiffies` (`nf_flowtable_time_stamp`, `nfct_time_stamp`).
 #[inline(always)]
