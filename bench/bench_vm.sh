@@ -91,19 +91,27 @@ pktgen_run() {
 	sed -n 's/.*Result: OK: \([0-9]*\)(c.*/\1/p' $PG/vsrc
 }
 
+# Unloads module $1 if loaded. nf_tables frees flowtables and expressions in a work item after
+# the ruleset is flushed, and they pin their module until then: retry for a while.
+unload() {
+	local i
+	lsmod | grep -q "^$1 " || return 0
+	for i in $(seq 50); do
+		rmmod "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	die "rmmod $1: $(cat /sys/module/"$1"/refcnt) references"
+}
+
 use_c_flowtable() {
-	if lsmod | grep -q '^rflow '; then
-		rmmod rflow || die "rmmod rflow"
-	fi
+	unload rflow
 	modprobe nf_flow_table_inet && modprobe nft_flow_offload || die "C flowtable modules"
 }
 
 use_rflow() {
 	local m
 	for m in nft_flow_offload nf_flow_table_inet nf_flow_table; do
-		if lsmod | grep -q "^$m "; then
-			rmmod "$m" || die "rmmod $m"
-		fi
+		unload "$m"
 	done
 	lsmod | grep -q '^rflow ' || insmod "$ROOT/rflow.ko" || die "insmod rflow"
 }
@@ -119,7 +127,7 @@ ruleset() {
 			}
 		END
 		;;
-	route) ;;
+	route | none) ;;
 	classic)
 		ip netns exec rtr nft -f - <<-END
 			table inet filter {
@@ -167,6 +175,7 @@ for flows in $FLOWS; do
 			order+=("${!idx}")
 		done
 		for mode in "${order[@]}"; do
+			ruleset none
 			case "$mode" in
 			cflow) use_c_flowtable ;;
 			rflow) use_rflow ;;

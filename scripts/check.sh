@@ -6,7 +6,8 @@
 # kernel if the cache has none (scripts/build-kernel.sh).
 #
 #   1. build: rflow.ko with clippy, every rustc/clippy warning an error; rustfmt clean
-#   2. host:  cargo test of rust/pure (parsing, keys, hashing, checksums, NAT)
+#   2. host:  cargo test of rust/pure (parsing, keys, hashing, checksums, NAT), and a
+#             libFuzzer run of the packet parser and rewrite (FUZZ_SECONDS, default 60)
 #   3. vm:    the selftests against rflow, C flowtable modules blocked on the command line
 #   4. vm:    the control run against the C flowtable, in a second VM
 set -uo pipefail
@@ -80,6 +81,12 @@ if [ "$host_rc" -ne 0 ] && [ "${hf:-0}" -eq 0 ]; then
 	result 1 "host: cargo test failed to run"
 fi
 rm -f "$host_out"
+
+# libFuzzer needs a few unstable flags; RUSTC_BOOTSTRAP lets the stable toolchain take them.
+log "fuzzing the packet parser and rewrite for ${FUZZ_SECONDS:-60} s"
+(cd "$RFLOW_ROOT/rust/pure" && RUSTC_BOOTSTRAP=1 cargo fuzz run packet --sanitizer none -- \
+	-max_total_time="${FUZZ_SECONDS:-60}" 2>&1 | grep -E '^(Done|#[0-9]+ +DONE)|panicked|SUMMARY')
+result "${PIPESTATUS[0]}" "fuzz: packet parser and rewrite, ${FUZZ_SECONDS:-60} s without a failure"
 
 if [ "$build" -ne 0 ]; then
 	result 1 "vm: selftests not run, the module did not build"

@@ -7,6 +7,7 @@ set -euo pipefail
 
 BINDGEN_VERSION=${BINDGEN_VERSION:-0.72.1}
 VIRTME_NG_VERSION=${VIRTME_NG_VERSION:-1.42}
+CARGO_FUZZ_VERSION=${CARGO_FUZZ_VERSION:-0.13.2}
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -90,6 +91,17 @@ install_bindgen() {
 	cargo install --locked --quiet --version "$BINDGEN_VERSION" bindgen-cli
 }
 
+install_cargo_fuzz() {
+	local have=
+	have=$(cargo fuzz --version 2>/dev/null | awk '{ print $2 }' || true)
+	if [ "$have" = "$CARGO_FUZZ_VERSION" ]; then
+		log "cargo-fuzz $have present"
+		return
+	fi
+	log "installing cargo-fuzz $CARGO_FUZZ_VERSION"
+	cargo install --locked --quiet --version "$CARGO_FUZZ_VERSION" cargo-fuzz
+}
+
 install_virtme_ng() {
 	local have=
 	have=$(python3 -m pip show virtme-ng 2>/dev/null | awk '/^Version:/{print $2}' || true)
@@ -103,5 +115,6 @@ install_virtme_ng() {
 
 install_apt
 install_bindgen
+install_cargo_fuzz
 install_virtme_ng
 log "done"

@@ -40,4 +40,4 @@ fi
 
 exec vng --run "$KDIR" --disable-kvm --force-9p --cpus "${VM_CPUS:-2}" \
 	--memory "${VM_MEMORY:-2G}" --append "$append" "${qemu_opts[@]}" \
-	--rwdir "$RFLOW_ROOT" --cwd "$RFLOW_ROOT" --exec "$*"
+	--rwdir "$RFLOW_ROOT" --cwd "$RFLOW_ROOT" --exec "$(printf '%q ' "$@")"

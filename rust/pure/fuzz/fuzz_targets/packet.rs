@@ -39,6 +39,17 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
+    // With this bit, make the IPv4 header checksum valid, or random IPv4 headers would almost
+    // never get past the parser to the rewrite.
+    let mut owned = pkt.to_vec();
+    if sel & 16 != 0 && l3 == tuple::NFPROTO_IPV4 && owned.len() >= parse::IPV4_HLEN {
+        owned[10] = 0;
+        owned[11] = 0;
+        let c = csum::ipv4_header_checksum(&owned[..parse::IPV4_HLEN]);
+        owned[10..12].copy_from_slice(&c.to_ne_bytes());
+    }
+    let pkt = &owned[..];
+
     let Ok(p) = parse::packet(pkt, l3, 1) else {
         return;
     };
