@@ -330,9 +330,9 @@ fn extend_ct_timeout(ct: &Conn) {
     };
     if ct.test(Status::Confirmed) && ct.test(Status::Offload) {
         let extra = match ct.l4proto() {
-            IPPROTO_UDP => time::CT_DAY,
             IPPROTO_TCP => offloaded_tcp_timeout(ct.tcp_state()),
-            _ => 1,
+            // UDP, and GRE, which 6.12.117's C code forgets (it warns and sets one jiffy).
+            _ => time::CT_DAY,
         };
         if extra != 0 {
             // Conntrack's own updates are authoritative: only replace the value we read.
