@@ -87,7 +87,10 @@ make "${MAKE_ARGS[@]}" -j"$JOBS" -s bzImage modules
 touch .rflow-complete
 end=$(date +%s)
 # Keep this build and the most recent other one (switching branches back and forth).
-ls -1dt "$RFLOW_CACHE"/kernel/linux-6.12-* 2>/dev/null | grep -vx "$KDIR" | tail -n +2 |
-	while read -r old; do log "removing old kernel build $old"; rm -rf "$old"; done
+for old in $(ls -1dt "$RFLOW_CACHE"/kernel/linux-6.12-* | tail -n +3); do
+	[ "$old" = "$KDIR" ] && continue
+	log "removing old kernel build $old"
+	rm -rf "$old"
+done
 log "kernel built in $(((end - start) / 60)) min $(((end - start) % 60)) s"
 echo "$KDIR"
