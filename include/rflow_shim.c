@@ -94,6 +94,49 @@ int rflow_dst_output(struct net *net, struct sk_buff *skb)
 	return dst_output(net, NULL, skb);
 }
 
+void rflow_dev_hold(struct net_device *dev)
+{
+	dev_hold(dev);
+}
+
+void rflow_dev_put(struct net_device *dev)
+{
+	dev_put(dev);
+}
+
+int rflow_dev_hard_header(struct sk_buff *skb, struct net_device *dev, unsigned short type,
+			  const void *daddr, const void *saddr, unsigned int len)
+{
+	return dev_hard_header(skb, dev, type, daddr, saddr, len);
+}
+
+int rflow_dev_queue_xmit(struct sk_buff *skb)
+{
+	return dev_queue_xmit(skb);
+}
+
+struct neighbour *rflow_dst_neigh_lookup(const struct dst_entry *dst, const void *daddr)
+{
+	return dst_neigh_lookup(dst, daddr);
+}
+
+/* Reads a neighbour's state and hardware address the way nft_dev_fill_forward_path() does. */
+u8 rflow_neigh_read(struct neighbour *n, u8 *ha)
+{
+	u8 nud_state;
+
+	read_lock_bh(&n->lock);
+	nud_state = n->nud_state;
+	ether_addr_copy(ha, n->ha);
+	read_unlock_bh(&n->lock);
+	return nud_state;
+}
+
+void rflow_neigh_release(struct neighbour *n)
+{
+	neigh_release(n);
+}
+
 struct dst_entry *rflow_dst_check(struct dst_entry *dst, u32 cookie)
 {
 	return dst_check(dst, cookie);

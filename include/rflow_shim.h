@@ -13,6 +13,9 @@
 #include <linux/workqueue.h>
 #include <net/ip.h>
 #include <net/ipv6.h>
+#include <net/neighbour.h>
+#include <linux/if_pppox.h>
+#include <linux/if_vlan.h>
 #include <net/netfilter/nf_conntrack.h>
 
 struct dst_entry;
@@ -26,6 +29,9 @@ enum {
 	RFLOW_SKB_DST_NOREF = SKB_DST_NOREF,
 	RFLOW_IPSKB_FORWARDED = IPSKB_FORWARDED,
 	RFLOW_IP6SKB_FORWARDED = IP6SKB_FORWARDED,
+	RFLOW_NUD_VALID = NUD_VALID,
+	RFLOW_VLAN_HLEN = VLAN_HLEN,
+	RFLOW_PPPOE_SES_HLEN = PPPOE_SES_HLEN,
 };
 
 /* RCU and locking. */
@@ -49,7 +55,17 @@ bool rflow_skb_has_secpath(const struct sk_buff *skb);
 void rflow_skb_orphan(struct sk_buff *skb);
 int rflow_dst_output(struct net *net, struct sk_buff *skb);
 
+/* Devices. */
+void rflow_dev_hold(struct net_device *dev);
+void rflow_dev_put(struct net_device *dev);
+int rflow_dev_hard_header(struct sk_buff *skb, struct net_device *dev, unsigned short type,
+			  const void *daddr, const void *saddr, unsigned int len);
+int rflow_dev_queue_xmit(struct sk_buff *skb);
+
 /* Routes and neighbours. */
+struct neighbour *rflow_dst_neigh_lookup(const struct dst_entry *dst, const void *daddr);
+u8 rflow_neigh_read(struct neighbour *n, u8 *ha);
+void rflow_neigh_release(struct neighbour *n);
 struct dst_entry *rflow_dst_check(struct dst_entry *dst, u32 cookie);
 bool rflow_dst_hold_safe(struct dst_entry *dst);
 bool rflow_dst_has_xfrm(const struct dst_entry *dst);

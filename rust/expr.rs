@@ -176,7 +176,7 @@ fn offload(nf: &NfFlowtable, pkt: &PktInfo) -> Result<(), Skip> {
     let ft = unsafe { FlowTable::from_nf(nf) };
     // SAFETY: Expressions are evaluated inside netfilter's RCU read-side critical section.
     let rcu = unsafe { ReadSection::assume() };
-    let added = path::route(pkt, ct, dir).and_then(|routes| {
+    let added = path::route(nf, pkt, ct, dir).and_then(|routes| {
         let flow = Flow::new(ct, routes, ft.secret())?;
         if tcp {
             // Conntrack will not see every packet any more: stop checking TCP windows.

@@ -272,32 +272,51 @@ unsafe extern "C" fn gc_work(work: *mut bindings::work_struct) {
 pub(crate) fn teardown(flow: &Flow) {
     flow.ct().clear_offload();
     if !flow.set_teardown() {
-        fixup_ct(flow.ct());
+        fixup_ct(flow);
     }
 }
 
 /// Restores the conntrack state conntrack needs to take over a connection again
-/// (`flow_offload_fixup_ct()`): TCP window tracking is re-learnt, and the timeout, which the
-/// flowtable kept at a day, is brought back to the protocol's normal timeout minus the time the
-/// flow already waited without traffic.
-fn fixup_ct(ct: &Conn) {
+/// (`flow_offload_fixup_ct()` of 6.14+):
+///
+/// - TCP window tracking is re-learnt, since conntrack missed the offloaded segments;
+/// - a closing TCP connection (FIN or RST went through the fast path) enters CLOSE, flagged so
+///   that a SYN reopens it, with the CLOSE timeout;
+/// - otherwise the timeout, which the flowtable kept at a day, goes back to the state's normal
+///   timeout, minus the time the flow waited without traffic if it expired.
+fn fixup_ct(flow: &Flow) {
+    let ct = flow.ct();
     let net = ct.net();
-    let (timeout, offload) = match ct.l4proto() {
+    let expired = flow.expires_in() <= 0;
+    let (timeout, offload, closing) = match ct.l4proto() {
+        IPPROTO_TCP if flow.is_closing() => {
+            ct.reset_tcp_window(Some(bindings::TCP_CONNTRACK_CLOSE as u8));
+            let close = net.tcp_timeout(bindings::TCP_CONNTRACK_CLOSE as u8);
+            (close, 0, true)
+        }
         IPPROTO_TCP => {
-            ct.reset_tcp_window();
-            (net.tcp_timeout(ct.tcp_state()), net.tcp_offload_timeout())
+            ct.reset_tcp_window(None);
+            (
+                net.tcp_timeout(ct.tcp_state()),
+                net.tcp_offload_timeout(),
+                false,
+            )
         }
         IPPROTO_UDP => (
             net.udp_timeout(ct.test(Status::SeenReply)),
             net.udp_offload_timeout(),
+            false,
         ),
         _ => return,
     };
-    let timeout = (i64::from(timeout) - i64::from(offload)).max(0);
-    let stamp = ct.timeout();
-    if i64::from(time::until(stamp.load(Ordering::Relaxed))) > timeout {
-        // `timeout` is below the u32 it came from.
-        stamp.store(time::now().wrapping_add(timeout as u32), Ordering::Relaxed);
+    let mut timeout = i64::from(timeout);
+    if expired {
+        timeout -= i64::from(offload);
+    }
+    let timeout = timeout.max(0);
+    if closing || i64::from(time::until(ct.timeout().load(Ordering::Relaxed))) > timeout {
+        // `timeout` is within the u32 it came from.
+        ct.refresh(timeout as u32);
     }
 }
 

@@ -4,15 +4,19 @@
 //!
 //! Rust counterpart of [`net/netfilter/nf_flow_table_ip.c`](srctree/net/netfilter/nf_flow_table_ip.c).
 //! Anything the fast path does not handle (unknown flow, malformed or unusual packet, packet
-//! over the path MTU, FIN/RST, stale route) gets `NF_ACCEPT` and continues on the classic
-//! forwarding path, which is always correct, only slower.
+//! over the path MTU, stale route) gets `NF_ACCEPT` and continues on the classic forwarding
+//! path, which is always correct, only slower.
 
 use crate::bindings;
 use crate::flowtable::{teardown, FlowDir, FlowTable};
 use crate::path::Xmit;
 use crate::pure::{
     csum,
-    parse::{self, TCP_FIN, TCP_RST},
+    l2path::{
+        pppoe_header, vlan_header, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, ETH_P_PPP_SES,
+        PPPOE_SES_HLEN, VLAN_HLEN,
+    },
+    parse::{self, TCP_FIN, TCP_RST, TCP_SYN},
     tuple::{Encap, ENCAP_MAX, IPPROTO_TCP, NFPROTO_IPV4, NFPROTO_IPV6},
 };
 use crate::sys::{
@@ -54,53 +58,109 @@ pub(crate) enum Family {
     Inet,
 }
 
-const NO_ENCAP: [Encap; ENCAP_MAX] = [Encap { id: 0, proto: 0 }; ENCAP_MAX];
+/// What comes before the IP header of an ingress packet.
+struct Link {
+    /// The encapsulations, outermost first: the out-of-band VLAN tag, then an in-band 802.1Q
+    /// header or PPPoE session (`nf_flow_tuple_encap()`).
+    encap: [Encap; ENCAP_MAX],
+    /// Bytes of in-band encapsulation before the IP header.
+    offset: usize,
+    /// `NFPROTO_IPV4` or `NFPROTO_IPV6`.
+    l3proto: u8,
+}
+
+/// Finds the IP header behind the link layer encapsulations the fast path understands
+/// (`nf_flow_offload_inet_hook()`, `nf_flow_skb_encap_protocol()`).
+#[inline(always)]
+fn link(skb: &mut HookSkb<'_>, family: Family) -> Option<Link> {
+    let mut encap = [Encap::default(); ENCAP_MAX];
+    let mut n = 0;
+    if let Some((id, proto)) = skb.vlan_tag() {
+        encap[0] = Encap { id, proto };
+        n = 1;
+    }
+    let (ethertype, offset) = match skb.protocol() {
+        p @ (ETH_P_IP | ETH_P_IPV6) => (p, 0),
+        ETH_P_8021Q => {
+            if !skb.may_pull(VLAN_HLEN) {
+                return None;
+            }
+            let (id, inner) = vlan_header(skb.data())?;
+            encap[n] = Encap {
+                id,
+                proto: ETH_P_8021Q,
+            };
+            (inner, VLAN_HLEN)
+        }
+        ETH_P_PPP_SES => {
+            if !skb.may_pull(PPPOE_SES_HLEN) {
+                return None;
+            }
+            let (id, inner) = pppoe_header(skb.data())?;
+            encap[n] = Encap {
+                id,
+                proto: ETH_P_PPP_SES,
+            };
+            (inner, PPPOE_SES_HLEN)
+        }
+        _ => return None,
+    };
+    let l3proto = match (ethertype, family) {
+        (ETH_P_IP, Family::Ipv4 | Family::Inet) => NFPROTO_IPV4,
+        (ETH_P_IPV6, Family::Ipv6 | Family::Inet) => NFPROTO_IPV6,
+        _ => return None,
+    };
+    Some(Link {
+        encap,
+        offset,
+        l3proto,
+    })
+}
 
 /// Runs the fast path on one packet.
 #[inline(always)]
-pub(crate) fn hook(ft: &FlowTable, skb: HookSkb<'_>, state: &HookState, family: Family) -> Verdict {
-    // VLAN tags and PPPoE sessions are not handled yet: such packets must never match a flow
-    // created for untagged traffic, so they all take the slow path.
-    if skb.vlan_tag_present() {
-        return Verdict::Accept;
+pub(crate) fn hook(
+    ft: &FlowTable,
+    mut skb: HookSkb<'_>,
+    state: &HookState,
+    family: Family,
+) -> Verdict {
+    match link(&mut skb, family) {
+        Some(link) => forward(ft, skb, state, &link),
+        None => Verdict::Accept,
     }
-    let l3proto = match (skb.protocol(), family) {
-        (p, Family::Ipv4 | Family::Inet) if p == bindings::ETH_P_IP as u16 => NFPROTO_IPV4,
-        (p, Family::Ipv6 | Family::Inet) if p == bindings::ETH_P_IPV6 as u16 => NFPROTO_IPV6,
-        _ => return Verdict::Accept,
-    };
-    forward(ft, skb, state, l3proto)
 }
 
 #[inline(always)]
-fn forward(ft: &FlowTable, mut skb: HookSkb<'_>, state: &HookState, l3proto: u8) -> Verdict {
+fn forward(ft: &FlowTable, mut skb: HookSkb<'_>, state: &HookState, link: &Link) -> Verdict {
     // Validate the headers, pulling exactly what each step needs into the linear area.
-    let l3_hlen = if l3proto == NFPROTO_IPV4 {
+    let off = link.offset;
+    let l3_hlen = if link.l3proto == NFPROTO_IPV4 {
         parse::IPV4_HLEN
     } else {
         parse::IPV6_HLEN
     };
-    if !skb.may_pull(l3_hlen) {
+    if !skb.may_pull(off + l3_hlen) {
         return Verdict::Accept;
     }
-    let len = skb.len() as usize;
-    let ip = match l3proto {
-        NFPROTO_IPV4 => parse::ipv4(skb.data(), len),
-        _ => parse::ipv6(skb.data(), len),
+    let len = (skb.len() as usize).saturating_sub(off);
+    let ip = match link.l3proto {
+        NFPROTO_IPV4 => parse::ipv4(&skb.data()[off..], len),
+        _ => parse::ipv6(&skb.data()[off..], len),
     };
     let Ok(ip) = ip else {
         return Verdict::Accept;
     };
-    let hdr_len = ip.thoff + ip.l4_hlen;
+    let hdr_len = off + ip.thoff + ip.l4_hlen;
     if !skb.may_pull(hdr_len) {
         return Verdict::Accept;
     }
-    let data = skb.data();
-    let Ok(l4) = parse::l4(&data[ip.thoff..], ip.l4proto) else {
+    let net = &skb.data()[off..];
+    let Ok(l4) = parse::l4(&net[ip.thoff..], ip.l4proto) else {
         return Verdict::Accept;
     };
     let iif = state.in_dev().ifindex() as u32;
-    let key = parse::flow_key(data, &ip, &l4, iif, &NO_ENCAP);
+    let key = parse::flow_key(net, &ip, &l4, iif, &link.encap);
 
     // SAFETY: Netfilter runs hooks inside an RCU read-side critical section
     // (`nf_hook_slow()` under `rcu_read_lock()`), for the whole call.
@@ -112,13 +172,21 @@ fn forward(ft: &FlowTable, mut skb: HookSkb<'_>, state: &HookState, l3proto: u8)
     let route = &fdir.route;
 
     // Too big for the path: the stack fragments it or sends "packet too big".
-    if skb.len() > route.mtu && !skb.gso_fits_mtu(route.mtu) {
+    let mtu = route.mtu.saturating_add(off as u32);
+    if skb.len() > mtu && !skb.gso_fits_mtu(mtu) {
         return Verdict::Accept;
     }
-    // FIN or RST: conntrack must see the end of the connection (`nf_flow_state_check()`).
-    if ip.l4proto == IPPROTO_TCP && l4.tcp_flags & (TCP_FIN | TCP_RST) != 0 {
-        teardown(flow);
-        return Verdict::Accept;
+    // TCP state (`nf_flow_state_check()` of 6.14+): FIN or RST marks the flow closing and it
+    // stays in the fast path until it expires; a SYN on a closing flow is a new connection on
+    // the same tuple, which conntrack must see to reopen.
+    if ip.l4proto == IPPROTO_TCP {
+        if l4.tcp_flags & TCP_SYN != 0 && flow.is_closing() {
+            teardown(flow);
+            return Verdict::Accept;
+        }
+        if l4.tcp_flags & (TCP_FIN | TCP_RST) != 0 {
+            flow.set_closing();
+        }
     }
     // The cached route went stale (route change, PMTU update): back to the slow path for good.
     if !route.dst.check(route.dst_cookie) {
@@ -135,9 +203,13 @@ fn forward(ft: &FlowTable, mut skb: HookSkb<'_>, state: &HookState, l3proto: u8)
     let Some(hdr) = skb.writable(hdr_len) else {
         return Verdict::Drop;
     };
-    if csum::forward(hdr, &ip, &fdir.rewrite, partial).is_err() {
+    if csum::forward(&mut hdr[off..], &ip, &fdir.rewrite, partial).is_err() {
         // Unreachable: `hdr` holds the `hdr_len` bytes `ip` describes.
         return Verdict::Accept;
+    }
+    if !pop_encap(&mut skb, link) {
+        // Unreachable: the encapsulations were parsed from these linear bytes.
+        return Verdict::Drop;
     }
 
     flow.refresh();
@@ -147,14 +219,32 @@ fn forward(ft: &FlowTable, mut skb: HookSkb<'_>, state: &HookState, l3proto: u8)
         flow.ct().account(fdir.dir(), pkt_len);
     }
     fdir.account(pkt_len);
-    transmit(skb, fdir, state, l3proto)
+    transmit(skb, fdir, state, link.l3proto)
+}
+
+/// Removes the encapsulations the packet arrived with (`nf_flow_encap_pop()`).
+#[inline(always)]
+fn pop_encap(skb: &mut HookSkb<'_>, link: &Link) -> bool {
+    if skb.vlan_tag().is_some() {
+        skb.clear_vlan_tag();
+    }
+    if link.offset == 0 {
+        return true;
+    }
+    let inner = if link.l3proto == NFPROTO_IPV4 {
+        ETH_P_IP
+    } else {
+        ETH_P_IPV6
+    };
+    skb.set_protocol(inner);
+    skb.pull_header(link.offset as u32)
 }
 
 /// Sends a rewritten packet on its way.
 #[inline(always)]
 fn transmit(mut skb: HookSkb<'_>, fdir: &FlowDir, state: &HookState, l3proto: u8) -> Verdict {
     let route = &fdir.route;
-    match route.xmit {
+    match &route.xmit {
         Xmit::Neigh => {
             let dev = route.dst.dev();
             skb.set_dev(dev);
@@ -166,6 +256,14 @@ fn transmit(mut skb: HookSkb<'_>, fdir: &FlowDir, state: &HookState, l3proto: u8
                 NeighTable::Nd
             };
             skb.neigh_xmit(table, dev, &route.nexthop);
+        }
+        Xmit::Direct(out) => {
+            let ethertype = if l3proto == NFPROTO_IPV4 {
+                ETH_P_IP
+            } else {
+                ETH_P_IPV6
+            };
+            skb.direct_xmit(&out.dev, ethertype, &out.h_dest, &out.h_source);
         }
         Xmit::Xfrm => {
             // The IPsec output path reads the forwarding metadata of the IP control block.

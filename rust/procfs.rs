@@ -9,11 +9,12 @@
 //! ```text
 //! rflow flows_allocated 1
 //! flowtable inet filter f1 flows 1 created 3 removed 2 packets 1200 bytes 1560000 buckets 64
-//!  tcp 10.0.1.99:40000 > 10.0.2.99:12345 iif 3 packets 600 bytes 780000 | 10.0.2.99:12345 > 10.0.1.99:40000 iif 4 packets 600 bytes 31200 | expires 29 nat
+//!  tcp 10.0.1.99:40000 > 10.0.2.99:12345 iif 3 packets 600 bytes 780000 xmit neigh | 10.0.2.99:12345 > 10.0.1.99:40000 iif 4 packets 600 bytes 31200 xmit direct encap 8100/10 | expires 29 nat closing
 //! ```
 
 use crate::bindings;
 use crate::flowtable::{FlowDir, Registry};
+use crate::path::Xmit;
 use crate::pure::tuple::{IPPROTO_GRE, IPPROTO_TCP, IPPROTO_UDP, NFPROTO_IPV6};
 use crate::sys::{net::Net, time};
 use core::{ffi::CStr, sync::atomic::Ordering};
@@ -138,9 +139,14 @@ fn cs(s: &CStr) -> *const c_char {
 unsafe fn show_dir(seq: *mut bindings::seq_file, d: &FlowDir) {
     let t = &d.tuple;
     let fmt = if t.l3proto == NFPROTO_IPV6 {
-        c"[%pI6c]:%u > [%pI6c]:%u iif %u packets %llu bytes %llu"
+        c"[%pI6c]:%u > [%pI6c]:%u iif %u packets %llu bytes %llu xmit %s"
     } else {
-        c"%pI4:%u > %pI4:%u iif %u packets %llu bytes %llu"
+        c"%pI4:%u > %pI4:%u iif %u packets %llu bytes %llu xmit %s"
+    };
+    let xmit = match d.route.xmit {
+        Xmit::Neigh => c"neigh",
+        Xmit::Xfrm => c"xfrm",
+        Xmit::Direct(_) => c"direct",
     };
     // SAFETY: `seq` is valid (function contract); the arguments match the format: address
     // pointers to 4 or 16 readable bytes, then `unsigned int`s and `unsigned long long`s.
@@ -155,8 +161,20 @@ unsafe fn show_dir(seq: *mut bindings::seq_file, d: &FlowDir) {
             t.iif,
             d.packets.load(Ordering::Relaxed),
             d.bytes.load(Ordering::Relaxed),
+            cs(xmit),
         )
     };
+    for e in t.encap.iter().filter(|e| e.proto != 0) {
+        // SAFETY: `seq` is valid (function contract); arguments match the format.
+        unsafe {
+            bindings::seq_printf(
+                seq,
+                cs(c" encap %04x/%u"),
+                u32::from(e.proto),
+                u32::from(e.id),
+            )
+        };
+    }
 }
 
 /// Prints the file.
@@ -212,9 +230,10 @@ unsafe extern "C" fn show(seq: *mut bindings::seq_file, _v: *mut c_void) -> c_in
                 show_dir(seq, reply);
                 bindings::seq_printf(
                     seq,
-                    cs(c" | expires %d%s%s\n"),
+                    cs(c" | expires %d%s%s%s\n"),
                     flow.expires_in() / time::HZ as i32,
                     cs(if flow.is_nat() { c" nat" } else { c"" }),
+                    cs(if flow.is_closing() { c" closing" } else { c"" }),
                     cs(if flow.is_teardown() {
                         c" teardown"
                     } else {

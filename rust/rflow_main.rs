@@ -42,6 +42,7 @@ mod sys;
 mod pure {
     pub(crate) mod csum;
     pub(crate) mod hash;
+    pub(crate) mod l2path;
     pub(crate) mod parse;
     pub(crate) mod tuple;
 }

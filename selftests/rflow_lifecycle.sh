@@ -2,13 +2,15 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The life of a flow: it expires after net.netfilter.nf_flowtable_{udp,tcp}_timeout with the
-# conntrack timeout restored; FIN and RST tear it down at once; a device going down takes its
-# flows with it; deleting the flowtable or the namespace frees every flow; and the module
-# unloads cleanly while flows exist and traffic runs, without disturbing the traffic.
+# conntrack timeout restored; FIN and RST mark a TCP flow closing (6.14+ semantics): it keeps
+# forwarding until it expires and then hands conntrack a CLOSE state, and a SYN on the same tuple
+# tears it down so conntrack reopens the connection; a device going down takes its flows with
+# it; deleting the flowtable or the namespace frees every flow; and the module unloads cleanly
+# while flows exist and traffic runs, without disturbing the traffic.
 
 source "$(dirname "$0")/lib.sh"
 
-tap_header 8
+tap_header 9
 load_impl || { tap_fail "load $RFLOW_IMPL"; tap_done; }
 
 fresh_topology() {
@@ -52,22 +54,31 @@ udp_expires() {
 		fail "conntrack timeout $timeout not restored to about 116 s (120 - 4)"
 }
 
-tcp_fin_teardown() {
-	fresh_topology || return 1
-	ip netns exec "$nsr" sysctl -q net.netfilter.nf_flowtable_tcp_timeout=300
-	tcp_transfer 10.0.2.99 500000 1 "wait_for 2 has_flows" || return 1
-	# The connection closed with FINs: the flow must go long before its 300 s timeout.
-	wait_for 3 no_flows || fail "flow still present after FIN: $(ip netns exec "$nsr" cat /proc/net/rflow)"
+# After FIN (or RST) the flow is closing but alive, then expires into conntrack's CLOSE.
+check_closing_then_close() {
+	local port=$1
+	ip netns exec "$nsr" cat /proc/net/rflow | grep ":$port " | grep -q closing ||
+		fail "flow not closing after the connection ended: $(ip netns exec "$nsr" cat /proc/net/rflow)"
+	ct_list -p tcp --dport "$port" | grep -q OFFLOAD ||
+		fail "conntrack entry left [OFFLOAD] before the flow expired"
+	wait_for 6 no_flows || fail "closing flow still present 6 s after its last packet"
 	local line
-	line=$(ct_list -p tcp --dport 12345)
+	line=$(ct_list -p tcp --dport "$port")
 	echo "$line"
-	[[ $line != *OFFLOAD* ]] || fail "conntrack entry still [OFFLOAD] after FIN"
-	[ "$(rflow_stat "$nsr" removed)" -ge 1 ] || fail "rflow removed no flow"
+	[[ $line != *OFFLOAD* ]] || fail "conntrack entry still [OFFLOAD] after expiry"
+	[[ $line == *" CLOSE "* ]] || fail "conntrack not in CLOSE after the closing flow expired: $line"
 }
 
-tcp_rst_teardown() {
+tcp_fin_closing() {
 	fresh_topology || return 1
-	ip netns exec "$nsr" sysctl -q net.netfilter.nf_flowtable_tcp_timeout=300
+	ip netns exec "$nsr" sysctl -q net.netfilter.nf_flowtable_tcp_timeout=3
+	tcp_transfer 10.0.2.99 500000 1 "wait_for 2 has_flows" || return 1
+	check_closing_then_close 12345
+}
+
+tcp_rst_closing() {
+	fresh_topology || return 1
+	ip netns exec "$nsr" sysctl -q net.netfilter.nf_flowtable_tcp_timeout=3
 	timeout 30 ip netns exec "$ns2" socat -u TCP-LISTEN:12346,reuseaddr - >/dev/null 2>&1 &
 	wait_for 10 listening "$ns2" 12346 || fail "server did not start"
 	timeout 30 ip netns exec "$ns1" python3 "$SELFTESTS/tcp_rst.py" 10.0.2.99 12346 300000 2 &
@@ -75,12 +86,33 @@ tcp_rst_teardown() {
 	wait_for 10 has_flows || fail "connection never offloaded"
 	ct_list -p tcp --dport 12346 | grep -q OFFLOAD || fail "not [OFFLOAD] before the reset"
 	wait "$cpid" || fail "client failed"
-	wait_for 3 no_flows || fail "flow still present after RST"
+	check_closing_then_close 12346
+}
+
+tcp_reopen() {
+	fresh_topology || return 1
+	ip netns exec "$nsr" sysctl -q net.netfilter.nf_flowtable_tcp_timeout=300
+	timeout 60 ip netns exec "$ns2" python3 "$SELFTESTS/tcp_reopen.py" server 10.0.2.99 12347 400000 &
+	local spid=$!
+	wait_for 10 listening "$ns2" 12347 || fail "server did not start"
+	timeout 60 ip netns exec "$ns1" python3 "$SELFTESTS/tcp_reopen.py" client 10.0.2.99 12347 40123 \
+		400000 "$work/first_done" 4 &
+	local cpid=$!
+	wait_for 20 test -e "$work/first_done" || fail "first connection did not complete"
+	ip netns exec "$nsr" cat /proc/net/rflow | grep ":40123 " | grep -q closing ||
+		fail "first connection's flow not closing: $(ip netns exec "$nsr" cat /proc/net/rflow)"
+	local created
+	created=$(rflow_stat "$nsr" created)
+	wait "$cpid" || fail "client failed (second connection on the same tuple)"
+	wait "$spid" || fail "server received wrong data"
+	# The SYN of the second connection tore the closing flow down; conntrack reopened the
+	# connection and it was offloaded again.
+	[ "$(rflow_stat "$nsr" created)" -gt "$created" ] ||
+		fail "second connection not offloaded: $(ip netns exec "$nsr" cat /proc/net/rflow)"
 	local line
-	line=$(ct_list -p tcp --dport 12346)
+	line=$(ct_list -p tcp --dport 12347)
 	echo "$line"
-	[[ $line != *OFFLOAD* ]] || fail "conntrack entry still [OFFLOAD] after RST"
-	[[ $line == *CLOSE* ]] || fail "conntrack did not see the reset: $line"
+	[ "$(grep -c 'sport=40123' <<<"$line")" -eq 1 ] || fail "expected one conntrack entry: $line"
 }
 
 device_down() {
@@ -145,8 +177,9 @@ unload_under_traffic() {
 }
 
 tap_check "udp flow expires after nf_flowtable_udp_timeout, conntrack timeout restored" udp_expires
-tap_check "tcp flow torn down by FIN, conntrack takes over" tcp_fin_teardown
-tap_check "tcp flow torn down by RST, conntrack sees the reset" tcp_rst_teardown
+tap_check "tcp FIN: flow closing until it expires, then conntrack CLOSE" tcp_fin_closing
+tap_check "tcp RST: flow closing until it expires, then conntrack CLOSE" tcp_rst_closing
+tap_check "tcp SYN on a closing flow: torn down, conntrack reopens, offloaded again" tcp_reopen
 tap_check "device down tears its flows down" device_down
 tap_check "deleting the flowtable frees every flow" flowtable_delete_frees
 tap_check "deleting the namespaces frees every flow" netns_delete_frees

@@ -74,6 +74,8 @@ const SNAT: usize = 1 << 0;
 const DNAT: usize = 1 << 1;
 /// `NF_FLOW_TEARDOWN`: no more fast-path packets; the GC removes the flow.
 const TEARDOWN: usize = 1 << 2;
+/// `NF_FLOW_CLOSING`: a FIN or RST went through; a SYN now means a new connection.
+const CLOSING: usize = 1 << 3;
 
 /// An offloaded connection.
 ///
@@ -104,6 +106,7 @@ impl FlowDir {
         let reply = ct.tuple(Dir::Reply);
         let mut tuple = if dir == Dir::Original { orig } else { reply };
         tuple.iif = route.in_ifindex as u32;
+        tuple.encap = route.in_encap;
         let rewrite = Rewrite::for_dir(dir, &orig, &reply, snat, dnat);
         // Packets of this direction end up at the source of the other direction's tuple.
         let final_dst = if dir == Dir::Original {
@@ -222,6 +225,22 @@ impl Flow {
     /// Marks the flow torn down, returning whether it already was.
     pub(crate) fn set_teardown(&self) -> bool {
         self.flags.fetch_or(TEARDOWN, Ordering::SeqCst) & TEARDOWN != 0
+    }
+
+    /// Returns whether a FIN or RST of the connection went through the fast path.
+    #[inline(always)]
+    pub(crate) fn is_closing(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & CLOSING != 0
+    }
+
+    /// Marks the flow closing (FIN or RST seen).
+    #[inline(always)]
+    pub(crate) fn set_closing(&self) {
+        // Test first: most packets of a closing flow find the bit set, and a plain load does
+        // not take the cache line exclusive.
+        if !self.is_closing() {
+            self.flags.fetch_or(CLOSING, Ordering::Relaxed);
+        }
     }
 
     /// Returns whether the flow rewrites addresses or ports.

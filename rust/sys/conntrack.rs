@@ -173,13 +173,20 @@ impl Conn {
     }
 
     /// Makes conntrack re-learn the TCP windows it could not follow while the connection was
-    /// offloaded (`flow_offload_fixup_tcp()`).
+    /// offloaded, optionally moving it to TCP state `state` (`flow_offload_fixup_tcp()`).
     ///
     /// Besides the window sizes (6.12), this clears `IP_CT_TCP_FLAG_MAXACK_SET`, as later kernels
     /// do: with the stale maximum ACK kept, conntrack rejects the connection's RST as out of
-    /// window and keeps the entry established.
-    pub(crate) fn reset_tcp_window(&self) {
+    /// window and keeps the entry established. A connection moved to CLOSE gets
+    /// `IP_CT_TCP_FLAG_CLOSE_INIT`, so that a SYN on the same tuple reopens it.
+    pub(crate) fn reset_tcp_window(&self, state: Option<u8>) {
         self.with_tcp_locked(|tcp| {
+            if let Some(state) = state {
+                tcp.state = state;
+            }
+            if tcp.state == bindings::TCP_CONNTRACK_CLOSE as u8 {
+                tcp.seen[0].flags |= bindings::IP_CT_TCP_FLAG_CLOSE_INIT as u8;
+            }
             for seen in &mut tcp.seen {
                 seen.td_maxwin = 0;
                 seen.flags &= !(bindings::IP_CT_TCP_FLAG_MAXACK_SET as u8);

@@ -93,6 +93,22 @@ impl Dst {
         unsafe { nh.in6_u.u6_addr8 }
     }
 
+    /// Returns the hardware address of the route's next hop towards `daddr` (address bytes of
+    /// the route's family), if resolved (`NUD_VALID`), as `nft_dev_fill_forward_path()` reads it.
+    pub(crate) fn neighbour_mac(&self, daddr: &[u8; 16]) -> Option<[u8; 6]> {
+        // SAFETY: Live entry (type invariant); `daddr` is a valid address buffer.
+        let n = unsafe { bindings::rflow_dst_neigh_lookup(self.as_ptr(), daddr.as_ptr().cast()) };
+        if n.is_null() {
+            return None;
+        }
+        let mut ha = [0u8; 6];
+        // SAFETY: `n` is a neighbour we hold a reference on; `ha` has room for ETH_ALEN bytes.
+        let state = unsafe { bindings::rflow_neigh_read(n, ha.as_mut_ptr()) };
+        // SAFETY: Drops the reference `rflow_dst_neigh_lookup()` took.
+        unsafe { bindings::rflow_neigh_release(n) };
+        (u32::from(state) & bindings::RFLOW_NUD_VALID != 0).then_some(ha)
+    }
+
     /// Returns whether the route is still valid (`dst_check()`).
     #[inline]
     pub(crate) fn check(&self, cookie: u32) -> bool {

@@ -4,6 +4,9 @@
 
 use super::net::Net;
 use crate::bindings;
+use crate::pure::l2path::{BridgeVlan, Hop, Mac, PathEntry};
+use crate::pure::tuple::Encap;
+use core::{ops::Deref, ptr::NonNull};
 use kernel::{error::to_result, prelude::*, types::Opaque};
 
 /// A network device (`struct net_device`).
@@ -42,6 +45,133 @@ impl NetDevice {
     pub(crate) fn net(&self) -> &Net {
         // SAFETY: A registered device keeps its namespace alive.
         unsafe { Net::from_raw((*self.as_ptr()).nd_net.net) }
+    }
+
+    /// Returns the device's MAC address, or zeros if it has no 6-byte address.
+    pub(crate) fn mac(&self) -> Mac {
+        let mut mac = [0u8; 6];
+        // SAFETY: Valid device (type invariant); `dev_addr` holds `addr_len` bytes.
+        unsafe {
+            let dev = self.as_ptr();
+            if usize::from((*dev).addr_len) == mac.len() && !(*dev).dev_addr.is_null() {
+                core::ptr::copy_nonoverlapping((*dev).dev_addr, mac.as_mut_ptr(), mac.len());
+            }
+        }
+        mac
+    }
+
+    /// Returns whether this is an Ethernet device with a valid unicast address, not loopback
+    /// (`nft_is_valid_ether_device()`).
+    pub(crate) fn is_valid_ether(&self) -> bool {
+        // SAFETY: Valid device (type invariant).
+        let (flags, ty, len) = unsafe {
+            let dev = self.as_ptr();
+            ((*dev).flags, (*dev).type_, (*dev).addr_len)
+        };
+        let mac = self.mac();
+        flags & bindings::IFF_LOOPBACK == 0
+            && u32::from(ty) == bindings::ARPHRD_ETHER
+            && usize::from(len) == mac.len()
+            // `is_valid_ether_addr()`: not multicast, not all zeros.
+            && mac[0] & 1 == 0
+            && mac.iter().any(|b| *b != 0)
+    }
+
+    /// Takes a reference on the device (`dev_hold()`).
+    pub(crate) fn hold(&self) -> NetDeviceRef {
+        // SAFETY: Valid device (type invariant).
+        unsafe { bindings::rflow_dev_hold(self.as_ptr()) };
+        // INVARIANT: The reference was just taken.
+        NetDeviceRef(NonNull::from(self))
+    }
+
+    /// Walks the devices below this one towards `daddr` (`dev_fill_forward_path()`), and calls
+    /// `f` on each entry, with its device, in path order. Returns false if there is no path.
+    pub(crate) fn forward_path(
+        &self,
+        daddr: &Mac,
+        mut f: impl FnMut(PathEntry, &NetDevice),
+    ) -> bool {
+        let mut stack = bindings::net_device_path_stack::default();
+        // SAFETY: Valid device (type invariant); `stack` and `daddr` are valid locals. The walk
+        // reads RCU-protected device links: callers are in a read-side section (the `flow add`
+        // expression).
+        if unsafe { bindings::dev_fill_forward_path(self.as_ptr(), daddr.as_ptr(), &mut stack) } < 0
+        {
+            return false;
+        }
+        let n = usize::try_from(stack.num_paths)
+            .unwrap_or(0)
+            .min(stack.path.len());
+        for p in &stack.path[..n] {
+            // SAFETY: `dev_fill_forward_path()` fills `dev` with a device alive for the section.
+            let dev = unsafe { NetDevice::from_raw(p.dev) };
+            // SAFETY: The union view read is the one the path type selects; plain data.
+            let hop = unsafe {
+                let u = &p.__bindgen_anon_1;
+                let encap = Encap {
+                    id: u.encap.id,
+                    proto: u16::from_be(u.encap.proto),
+                };
+                match p.type_ {
+                    bindings::DEV_PATH_ETHERNET => Hop::Ethernet,
+                    bindings::DEV_PATH_VLAN => Hop::Vlan(encap),
+                    bindings::DEV_PATH_PPPOE => Hop::Pppoe(encap, u.encap.h_dest),
+                    bindings::DEV_PATH_DSA => Hop::Dsa,
+                    bindings::DEV_PATH_BRIDGE => {
+                        let mode = match u.bridge.vlan_mode {
+                            bindings::DEV_PATH_BR_VLAN_TAG => BridgeVlan::Tag,
+                            bindings::DEV_PATH_BR_VLAN_UNTAG => BridgeVlan::Untag,
+                            bindings::DEV_PATH_BR_VLAN_UNTAG_HW => BridgeVlan::UntagHw,
+                            _ => BridgeVlan::Keep,
+                        };
+                        let vlan = Encap {
+                            id: u.bridge.vlan_id,
+                            proto: u16::from_be(u.bridge.vlan_proto),
+                        };
+                        Hop::Bridge(mode, vlan)
+                    }
+                    _ => Hop::Other,
+                }
+            };
+            let entry = PathEntry {
+                hop,
+                ifindex: dev.ifindex() as u32,
+                addr: dev.mac(),
+            };
+            f(entry, dev);
+        }
+        true
+    }
+}
+
+/// A counted reference to a [`NetDevice`] (`dev_hold()`), dropped with `dev_put()`.
+///
+/// # Invariants
+///
+/// The pointer is valid and this value owns one reference. The device may be unregistered
+/// meanwhile (unregistration waits for the reference); rflow's netdevice notifier tears down
+/// the flows holding it.
+pub(crate) struct NetDeviceRef(NonNull<NetDevice>);
+
+// SAFETY: Device references are per-CPU/atomic counts, dropped from any context.
+unsafe impl Send for NetDeviceRef {}
+// SAFETY: `&NetDeviceRef` only gives `&NetDevice`, whose methods are safe concurrently.
+unsafe impl Sync for NetDeviceRef {}
+
+impl Deref for NetDeviceRef {
+    type Target = NetDevice;
+
+    fn deref(&self) -> &NetDevice {
+        // SAFETY: The reference keeps the device valid (type invariant).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Drop for NetDeviceRef {
+    fn drop(&mut self) {
+        // SAFETY: This value owns one reference (type invariant).
+        unsafe { bindings::rflow_dev_put(self.as_ptr()) };
     }
 }
 

@@ -101,6 +101,33 @@ impl NfFlowtable {
         unsafe { Self::from_raw(work.cast::<u8>().sub(offset).cast()) }
     }
 
+    /// Returns whether device `ifindex` is one of the flowtable's devices
+    /// (`nft_flowtable_find_dev()`). Called inside an RCU read-side section.
+    pub(crate) fn has_device(&self, ifindex: i32) -> bool {
+        let offset = offset_of!(bindings::nft_flowtable, data);
+        // SAFETY: Every `nf_flowtable` is the `data` member of an `nft_flowtable`, whose hook
+        // list nf_tables changes with RCU-safe list operations; entries are `nft_hook`s linked
+        // by their first member.
+        unsafe {
+            let nft = self
+                .as_ptr()
+                .cast::<u8>()
+                .sub(offset)
+                .cast::<bindings::nft_flowtable>();
+            let head = &raw mut (*nft).hook_list;
+            let mut p = core::ptr::read_volatile(&raw const (*head).next);
+            while p != head {
+                let hook = p.cast::<bindings::nft_hook>();
+                let dev = (*hook).ops.dev;
+                if !dev.is_null() && (*dev).ifindex == ifindex {
+                    return true;
+                }
+                p = core::ptr::read_volatile(&raw const (*p).next);
+            }
+        }
+        false
+    }
+
     /// Returns the names nft shows for this flowtable: family, table, flowtable.
     pub(crate) fn names(&self) -> (u8, &CStr, &CStr) {
         let offset = offset_of!(bindings::nft_flowtable, data);

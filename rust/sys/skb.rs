@@ -4,6 +4,7 @@
 
 use super::{conntrack::Conn, dst::Dst, net::Net, netdev::NetDevice};
 use crate::bindings;
+use crate::pure::l2path::VLAN_VID_MASK;
 use core::ops::{Deref, DerefMut};
 use kernel::types::Opaque;
 
@@ -68,11 +69,52 @@ impl Skb {
         u16::from_be(unsafe { (*self.headers()).protocol })
     }
 
-    /// Returns whether the packet carries an accelerated VLAN tag (`skb_vlan_tag_present()`).
+    /// Returns the out-of-band VLAN tag (VLAN id only) and its ethertype, host order, if the
+    /// packet carries one (`skb_vlan_tag_present()`, `skb_vlan_tag_get_id()`).
     #[inline(always)]
-    pub(crate) fn vlan_tag_present(&self) -> bool {
-        // SAFETY: Owned packet (type invariant); `vlan_all` is the whole-tag view of the union.
-        unsafe { (*self.headers()).__bindgen_anon_2.vlan_all != 0 }
+    pub(crate) fn vlan_tag(&self) -> Option<(u16, u16)> {
+        // SAFETY: Owned packet (type invariant); the union views are plain data.
+        unsafe {
+            let v = &(*self.headers()).__bindgen_anon_2;
+            (v.vlan_all != 0).then(|| {
+                let tag = v.__bindgen_anon_1;
+                (tag.vlan_tci & VLAN_VID_MASK, u16::from_be(tag.vlan_proto))
+            })
+        }
+    }
+
+    /// Removes the out-of-band VLAN tag (`__vlan_hwaccel_clear_tag()`).
+    #[inline(always)]
+    pub(crate) fn clear_vlan_tag(&mut self) {
+        // SAFETY: Owned packet (type invariant).
+        unsafe { (*self.headers()).__bindgen_anon_2.vlan_all = 0 };
+    }
+
+    /// Sets `skb->protocol` (host order).
+    #[inline(always)]
+    pub(crate) fn set_protocol(&mut self, proto: u16) {
+        // SAFETY: Owned packet (type invariant).
+        unsafe { (*self.headers()).protocol = proto.to_be() };
+    }
+
+    /// Removes an in-band header of `len` bytes from the front of the linear data and makes
+    /// the network header start after it (`__skb_pull()`, `skb_reset_network_header()`).
+    /// Returns false, changing nothing, if the linear data is shorter.
+    #[inline(always)]
+    pub(crate) fn pull_header(&mut self, len: u32) -> bool {
+        if len > self.headlen() {
+            return false;
+        }
+        // SAFETY: Owned packet (type invariant); `len` bytes are linear, so `data` stays within
+        // the buffer and the new offset from `head` fits the 16-bit header offsets.
+        unsafe {
+            let skb = self.as_ptr();
+            (*skb).len -= len;
+            (*skb).data = (*skb).data.add(len as usize);
+            let off = (*skb).data.offset_from((*skb).head);
+            (*self.headers()).network_header = off as u16;
+        }
+        true
     }
 
     /// Returns `skb->mark`.
@@ -353,6 +395,33 @@ impl<'a> HookSkb<'a> {
                 self.0.as_ptr(),
             )
         };
+    }
+
+    /// Transmits the packet on `dev` with a link layer header built from cached addresses
+    /// (`dev_hard_header()`, `dev_queue_xmit()`), as `nf_flow_queue_xmit()` does.
+    pub(crate) fn direct_xmit(
+        self,
+        dev: &NetDevice,
+        ethertype: u16,
+        dest: &[u8; 6],
+        source: &[u8; 6],
+    ) {
+        self.0.set_dev(dev);
+        let skb = self.0.as_ptr();
+        // SAFETY: The packet is owned (type invariant of `Skb`) and passed on, never used again;
+        // `dev` is held by the flow; the addresses are 6-byte buffers.
+        unsafe {
+            let len = (*skb).len;
+            bindings::rflow_dev_hard_header(
+                skb,
+                dev.as_ptr(),
+                ethertype,
+                dest.as_ptr().cast(),
+                source.as_ptr().cast(),
+                len,
+            );
+            bindings::rflow_dev_queue_xmit(skb);
+        }
     }
 
     /// Sends the packet down its route's output path (`dst_output()`), used for IPsec.

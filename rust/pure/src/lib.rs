@@ -13,5 +13,6 @@ extern crate std;
 
 pub mod csum;
 pub mod hash;
+pub mod l2path;
 pub mod parse;
 pub mod tuple;
