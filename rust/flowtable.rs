@@ -13,6 +13,7 @@ mod table;
 pub(crate) use flow::{allocated, Flow, FlowDir};
 
 use crate::bindings;
+use crate::path::Xmit;
 use crate::pure::tuple::{IPPROTO_TCP, IPPROTO_UDP};
 use crate::sys::{
     conntrack::{Conn, Status},
@@ -29,6 +30,41 @@ use core::{
 };
 use kernel::{new_mutex, prelude::*, sync::Mutex};
 use table::Table;
+
+/// Totals over all flow tables and namespaces since the module was loaded: flows created, and
+/// the fast-path packets and bytes of removed flows by transmit method. They are folded in when
+/// a flow is removed, so the packet path pays nothing for them; they show which code forwarded
+/// what even after the namespaces of a test are gone.
+pub(crate) struct Totals {
+    created: AtomicU64,
+    packets: [AtomicU64; 3],
+    bytes: [AtomicU64; 3],
+}
+
+static TOTALS: Totals = Totals {
+    created: AtomicU64::new(0),
+    packets: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+    bytes: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+};
+
+/// Index of a transmit method in [`Totals`].
+fn xmit_index(xmit: &Xmit) -> usize {
+    match xmit {
+        Xmit::Neigh => 0,
+        Xmit::Direct(_) => 1,
+        Xmit::Xfrm => 2,
+    }
+}
+
+/// Module-wide totals: flows created, then packets and bytes for neigh, direct and xfrm.
+pub(crate) fn totals() -> (u64, [u64; 3], [u64; 3]) {
+    let load = |a: &[AtomicU64; 3]| a.each_ref().map(|v| v.load(Ordering::Relaxed));
+    (
+        TOTALS.created.load(Ordering::Relaxed),
+        load(&TOTALS.packets),
+        load(&TOTALS.bytes),
+    )
+}
 
 /// Counters of a flow table, as procfs shows them.
 #[derive(Clone, Copy, Default)]
@@ -181,6 +217,7 @@ impl FlowTable {
             return Err(EEXIST);
         }
         self.created.fetch_add(1, Ordering::Relaxed);
+        TOTALS.created.fetch_add(1, Ordering::Relaxed);
         // SAFETY: Linked above; only the GC frees it, and not before this read-side section
         // (the caller's) ends.
         let flow = unsafe { &*raw };
@@ -197,10 +234,15 @@ impl FlowTable {
         self.table.remove(flow);
         self.removed.fetch_add(1, Ordering::Relaxed);
         for d in flow.dirs() {
-            self.retired_packets
-                .fetch_add(d.packets.load(Ordering::Relaxed), Ordering::Relaxed);
-            self.retired_bytes
-                .fetch_add(d.bytes.load(Ordering::Relaxed), Ordering::Relaxed);
+            let (packets, bytes) = (
+                d.packets.load(Ordering::Relaxed),
+                d.bytes.load(Ordering::Relaxed),
+            );
+            self.retired_packets.fetch_add(packets, Ordering::Relaxed);
+            self.retired_bytes.fetch_add(bytes, Ordering::Relaxed);
+            let i = xmit_index(&d.route.xmit);
+            TOTALS.packets[i].fetch_add(packets, Ordering::Relaxed);
+            TOTALS.bytes[i].fetch_add(bytes, Ordering::Relaxed);
         }
         // SAFETY: Every flow in the table came from `KBox::into_raw` in `add`; it was just
         // unlinked, so new readers cannot find it, and the table is the only owner.

@@ -4,10 +4,12 @@
 //!
 //! No C flowtable can list its flows; this file is the first view of them (the UFID netlink
 //! interface will be the scalable one). In the initial namespace a first line counts the flows
-//! allocated in all namespaces; then comes one line per flowtable, and one per flow:
+//! allocated in all namespaces, and gives totals since the module was loaded: flows created, and
+//! packets and bytes of removed flows by transmit method. Then comes one line per flowtable, and
+//! one per flow:
 //!
 //! ```text
-//! rflow flows_allocated 1
+//! rflow flows_allocated 1 flows_created 7 packets_neigh 1200 bytes_neigh 1560000 packets_direct 0 bytes_direct 0 packets_xfrm 0 bytes_xfrm 0
 //! flowtable inet filter f1 flows 1 created 3 removed 2 packets 1200 bytes 1560000 buckets 64
 //!  tcp 10.0.1.99:40000 > 10.0.2.99:12345 iif 3 packets 600 bytes 780000 xmit neigh | 10.0.2.99:12345 > 10.0.1.99:40000 iif 4 packets 600 bytes 31200 xmit direct encap 8100/10 | expires 29 nat closing
 //! ```
@@ -189,11 +191,19 @@ unsafe extern "C" fn show(seq: *mut bindings::seq_file, _v: *mut c_void) -> c_in
     let init_net = unsafe { Net::from_raw(&raw const bindings::init_net) };
     if crate::sys::net::same(net, init_net) {
         // SAFETY: `seq` is valid for the call; arguments match the format.
+        let (created, packets, bytes) = crate::flowtable::totals();
         unsafe {
             bindings::seq_printf(
                 seq,
-                cs(c"rflow flows_allocated %llu\n"),
+                cs(c"rflow flows_allocated %llu flows_created %llu packets_neigh %llu bytes_neigh %llu packets_direct %llu bytes_direct %llu packets_xfrm %llu bytes_xfrm %llu\n"),
                 crate::flowtable::allocated() as u64,
+                created,
+                packets[0],
+                bytes[0],
+                packets[1],
+                bytes[1],
+                packets[2],
+                bytes[2],
             )
         };
     }

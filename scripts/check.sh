@@ -8,7 +8,8 @@
 #   1. build: rflow.ko with clippy, every rustc/clippy warning an error; rustfmt clean
 #   2. host:  cargo test of rust/pure (parsing, keys, hashing, checksums, NAT), and a
 #             libFuzzer run of the packet parser and rewrite (FUZZ_SECONDS, default 60)
-#   3. vm:    the selftests against rflow, C flowtable modules blocked on the command line
+#   3. vm:    the selftests against rflow, C flowtable modules blocked on the command line,
+#             including the kernel's own nft_flowtable.sh, unchanged
 #   4. vm:    the control run against the C flowtable, in a second VM
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -94,15 +95,16 @@ if [ "$build" -ne 0 ]; then
 fi
 
 # 3. Selftests against rflow.
-TESTS=(rflow_forward.sh rflow_lifecycle.sh)
+TESTS=(rflow_forward.sh rflow_lifecycle.sh nft_flowtable_upstream.sh)
 log "VM selftests against rflow: ${TESTS[*]}"
 vm_out=$(mktemp)
-"$RFLOW_ROOT/scripts/vm.sh" -- selftests/run.sh "${TESTS[@]}" 2>&1 | tee "$vm_out"
+"$RFLOW_ROOT/scripts/vm.sh" -- selftests/run.sh KDIR="$KDIR" "${TESTS[@]}" 2>&1 | tee "$vm_out"
 vm_results "$vm_out" "${TESTS[@]}"
 
 # 4. Control run against the C flowtable.
 log "VM control run against the C flowtable"
-"$RFLOW_ROOT/scripts/vm.sh" --allow-c-flowtable -- selftests/run.sh control.sh 2>&1 | tee "$vm_out"
+"$RFLOW_ROOT/scripts/vm.sh" --allow-c-flowtable -- selftests/run.sh KDIR="$KDIR" control.sh 2>&1 |
+	tee "$vm_out"
 vm_results "$vm_out" control.sh
 rm -f "$vm_out"
 

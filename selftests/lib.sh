@@ -115,9 +115,16 @@ rflow_stat() {
 		awk -v f="$field" '$1 == "flowtable" { for (i = 5; i < NF; i += 2) if ($i == f) { print $(i + 1); exit } }'
 }
 
-# Prints the number of flows allocated in all namespaces (init namespace line).
+# Prints field $1 of rflow's module-wide line in /proc/net/rflow (initial namespace):
+# flows_allocated, flows_created, packets_{neigh,direct,xfrm}, bytes_{neigh,direct,xfrm}.
+rflow_total() {
+	awk -v f="$1" '$1 == "rflow" { for (i = 2; i < NF; i += 2) if ($i == f) { print $(i + 1); exit } }' \
+		/proc/net/rflow 2>/dev/null
+}
+
+# Prints the number of flows allocated in all namespaces.
 rflow_allocated() {
-	awk '$1 == "rflow" && $2 == "flows_allocated" { print $3 }' /proc/net/rflow
+	rflow_total flows_allocated
 }
 
 # Waits up to $1 seconds for "$2..." to succeed.

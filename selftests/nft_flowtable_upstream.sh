@@ -1,0 +1,55 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Runs the kernel's own tools/testing/selftests/net/netfilter/nft_flowtable.sh, unchanged, from
+# the tree the VM kernel was built from ($KDIR), with the flowtable under test loaded. Every
+# PASS/FAIL line of the script (both of its passes: fixed MTUs, then random MTUs and file size)
+# becomes a subtest, and so does its exit status. Around it: rflow, not the C modules, must be
+# loaded, and rflow's module-wide totals must show that it created the flows and forwarded
+# packets through all three transmit paths the script exercises: neighbour (routing, NAT),
+# direct (bridge, bridge + VLAN) and xfrm (IPsec).
+
+source "$(dirname "$0")/lib.sh"
+
+script=${KDIR:?KDIR must point at the kernel tree}/tools/testing/selftests/net/netfilter/nft_flowtable.sh
+[ -x "$script" ] || { echo "1..1"; tap_fail "no $script"; tap_done; }
+
+load_impl || { echo "1..1"; tap_fail "load $RFLOW_IMPL"; tap_done; }
+tap_check "rflow is the flowtable, the C modules are absent" rflow_is_the_flowtable
+
+before=()
+for f in flows_created packets_neigh packets_direct packets_xfrm; do
+	before+=("$(rflow_total "$f")")
+done
+
+out=$(cd "$(dirname "$script")" && timeout 1800 ./nft_flowtable.sh 2>&1)
+rc=$?
+printf '%s\n' "$out" | grep -vE '^(PASS|FAIL): ' | sed 's/^/# /'
+pass=1
+while IFS= read -r line; do
+	case "$line" in
+	"re-run with random mtus"*) pass=2 ;;
+	"PASS: "*) tap_ok "pass $pass: ${line#PASS: }" ;;
+	"FAIL: "*) tap_fail "pass $pass: ${line#FAIL: }" ;;
+	esac
+done <<<"$out"
+if [ "$rc" -eq 0 ]; then
+	tap_ok "nft_flowtable.sh exit status 0"
+else
+	tap_fail "nft_flowtable.sh exit status $rc"
+fi
+
+attribution() {
+	local i=0 f delta
+	for f in flows_created packets_neigh packets_direct packets_xfrm; do
+		delta=$(( $(rflow_total "$f") - ${before[$i]:-0} ))
+		echo "rflow $f: +$delta"
+		[ "$delta" -gt 0 ] || fail "rflow $f did not grow"
+		i=$((i + 1))
+	done
+}
+tap_check "rflow created the flows and forwarded via neigh, direct and xfrm" attribution
+tap_check "rflow is still the flowtable after the script" rflow_is_the_flowtable
+
+echo "1..$__tap_n"
+tap_done
