@@ -95,7 +95,7 @@ if [ "$build" -ne 0 ]; then
 fi
 
 # 3. Selftests against rflow.
-TESTS=(rflow_forward.sh rflow_lifecycle.sh nft_flowtable_upstream.sh)
+TESTS=(rflow_forward.sh rflow_lifecycle.sh rflow_parity.sh nft_flowtable_upstream.sh)
 log "VM selftests against rflow: ${TESTS[*]}"
 vm_out=$(mktemp)
 "$RFLOW_ROOT/scripts/vm.sh" -- selftests/run.sh KDIR="$KDIR" "${TESTS[@]}" 2>&1 | tee "$vm_out"

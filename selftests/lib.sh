@@ -215,6 +215,26 @@ forward_bytes() {
 # Deletes every namespace this script created. Checks run in subshells (tap_check), so the
 # names set by setup_topology may never reach the caller: match them by the script's PID ($$
 # is the same in subshells) instead.
+# Starts measuring the fast path: resets the router's forward counters and remembers rflow's
+# byte count.
+fastpath_begin() {
+	ip netns exec "$nsr" nft reset counters table inet filter >/dev/null
+	echo "$(rflow_stat "$nsr" bytes)" >"$work/ft_before"
+}
+
+# Checks that the fast path moved $1 bytes since fastpath_begin: the forward chain saw under
+# 5% of them and rflow's counters at least 90%.
+fastpath_check() {
+	local moved=$1 fwd ft before
+	fwd=$(forward_bytes)
+	before=$(cat "$work/ft_before" 2>/dev/null)
+	ft=$(rflow_stat "$nsr" bytes)
+	ft=$((${ft:-0} - ${before:-0}))
+	echo "moved $moved bytes: forward chain saw $fwd, rflow forwarded $ft"
+	[ "$fwd" -lt $((moved / 20)) ] || fail "forward chain saw $fwd of $moved bytes"
+	[ "$ft" -ge $((moved * 9 / 10)) ] || fail "rflow forwarded only $ft of $moved bytes"
+}
+
 cleanup_topology() {
 	local ns
 	for ns in $(ip netns list | awk '{ print $1 }' | grep -E "^rflow-(ns1|nsr|ns2)-$$\."); do
@@ -232,22 +252,24 @@ make_file() {
 
 # TCP transfer between ns1 (client) and ns2 (server) in both directions at once, like
 # nft_flowtable.sh, verified with cmp. The connection stays open $hold seconds after the data,
-# so callers can look at the live flow; $hook runs during that time.
+# so callers can look at the live flow; $hook runs during that time. The server listens on
+# $TCP_PORT (12345); the client connects to $TCP_DPORT (the same unless NAT is in the way).
 #   tcp_transfer <dst ip> <size> [hold seconds] [hook command]
 tcp_transfer() {
 	local dst=$1 size=$2 hold=${3:-0} hook=${4:-true}
+	local lport=${TCP_PORT:-12345} dport=${TCP_DPORT:-${TCP_PORT:-12345}}
 	local dir fam=-4
 	dir=$(mktemp -d)
 	[[ $dst == *:* ]] && fam=-6
 	make_file "$dir/a" "$size"
 	make_file "$dir/b" "$size"
 	( cat "$dir/b"; sleep "$hold" ) |
-		timeout 120 ip netns exec "$ns2" socat $fam TCP-LISTEN:12345,reuseaddr STDIO >"$dir/b.out" 2>"$dir/server.err" &
+		timeout 120 ip netns exec "$ns2" socat $fam TCP-LISTEN:"$lport",reuseaddr STDIO >"$dir/b.out" 2>"$dir/server.err" &
 	local spid=$!
-	wait_for 10 listening "$ns2" 12345 || { fail "server did not start"; return 1; }
+	wait_for 10 listening "$ns2" "$lport" || { fail "server did not start"; return 1; }
 	[[ $dst == *:* ]] && dst="[$dst]"
 	( cat "$dir/a"; sleep "$hold" ) |
-		timeout 120 ip netns exec "$ns1" socat $fam TCP:"$dst":12345 STDIO >"$dir/a.out" 2>"$dir/client.err" &
+		timeout 120 ip netns exec "$ns1" socat $fam TCP:"$dst":"$dport" STDIO >"$dir/a.out" 2>"$dir/client.err" &
 	local cpid=$!
 	# Both directions delivered: the connection is still open for $hold seconds.
 	wait_for 100 sh -c "[ \$(stat -c %s $dir/a.out) -ge $size ] && [ \$(stat -c %s $dir/b.out) -ge $size ]"
@@ -264,15 +286,18 @@ tcp_transfer() {
 }
 
 # UDP transfer through selftests/udp_xfer.py: every datagram is echoed back, both directions are
-# verified against SHA-256.   udp_transfer <dst ip> <size>
+# verified against SHA-256. The server binds $UDP_BIND ($dst) port $UDP_PORT (5000); the client
+# sends to $dst port $UDP_DPORT (the same unless NAT is in the way).
+#   udp_transfer <dst ip> <size>
 udp_transfer() {
 	local dst=$1 size=$2 dir
+	local lport=${UDP_PORT:-5000} dport=${UDP_DPORT:-${UDP_PORT:-5000}} bind=${UDP_BIND:-$1}
 	dir=$(mktemp -d)
 	make_file "$dir/a" "$size"
-	timeout 120 ip netns exec "$ns2" python3 "$SELFTESTS/udp_xfer.py" server "$dst" 5000 &
+	timeout 120 ip netns exec "$ns2" python3 "$SELFTESTS/udp_xfer.py" server "$bind" "$lport" &
 	local spid=$!
 	sleep 0.5
-	timeout 120 ip netns exec "$ns1" python3 "$SELFTESTS/udp_xfer.py" client "$dst" 5000 "$dir/a"
+	timeout 120 ip netns exec "$ns1" python3 "$SELFTESTS/udp_xfer.py" client "$dst" "$dport" "$dir/a"
 	local rc=$?
 	wait "$spid" || rc=1
 	rm -rf "$dir"
