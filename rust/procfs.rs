@@ -190,8 +190,8 @@ unsafe extern "C" fn show(seq: *mut bindings::seq_file, _v: *mut c_void) -> c_in
     // SAFETY: `init_net` is a static object of the kernel.
     let init_net = unsafe { Net::from_raw(&raw const bindings::init_net) };
     if crate::sys::net::same(net, init_net) {
-        // SAFETY: `seq` is valid for the call; arguments match the format.
         let (created, packets, bytes) = crate::flowtable::totals();
+        // SAFETY: `seq` is valid for the call; arguments match the format.
         unsafe {
             bindings::seq_printf(
                 seq,
