@@ -101,19 +101,26 @@ impl NfFlowtable {
         unsafe { Self::from_raw(work.cast::<u8>().sub(offset).cast()) }
     }
 
+    /// Returns the nf_tables flowtable this one is embedded in (`container_of()`).
+    fn nft(&self) -> *mut bindings::nft_flowtable {
+        let offset = offset_of!(bindings::nft_flowtable, data);
+        // SAFETY: nf_tables embeds every `nf_flowtable` as the `data` member of an
+        // `nft_flowtable`, so stepping back by the member's offset stays in that object.
+        unsafe {
+            self.as_ptr()
+                .cast::<u8>()
+                .sub(offset)
+                .cast::<bindings::nft_flowtable>()
+        }
+    }
+
     /// Returns whether device `ifindex` is one of the flowtable's devices
     /// (`nft_flowtable_find_dev()`). Called inside an RCU read-side section.
     pub(crate) fn has_device(&self, ifindex: i32) -> bool {
-        let offset = offset_of!(bindings::nft_flowtable, data);
-        // SAFETY: Every `nf_flowtable` is the `data` member of an `nft_flowtable`, whose hook
-        // list nf_tables changes with RCU-safe list operations; entries are `nft_hook`s linked
-        // by their first member.
+        let nft = self.nft();
+        // SAFETY: The enclosing `nft_flowtable` is alive; nf_tables changes its hook list with
+        // RCU-safe list operations; entries are `nft_hook`s linked by their first member.
         unsafe {
-            let nft = self
-                .as_ptr()
-                .cast::<u8>()
-                .sub(offset)
-                .cast::<bindings::nft_flowtable>();
             let head = &raw mut (*nft).hook_list;
             let mut p = core::ptr::read_volatile(&raw const (*head).next);
             while p != head {
@@ -130,15 +137,9 @@ impl NfFlowtable {
 
     /// Returns the names nft shows for this flowtable: family, table, flowtable.
     pub(crate) fn names(&self) -> (u8, &CStr, &CStr) {
-        let offset = offset_of!(bindings::nft_flowtable, data);
-        // SAFETY: nf_tables embeds every `nf_flowtable` as the `data` member of an
-        // `nft_flowtable`, whose names and table outlive the flowtable's `free`.
+        let nft = self.nft();
+        // SAFETY: The enclosing `nft_flowtable`'s names and table outlive the flowtable's `free`.
         unsafe {
-            let nft = self
-                .as_ptr()
-                .cast::<u8>()
-                .sub(offset)
-                .cast::<bindings::nft_flowtable>();
             let table = (*nft).table;
             (
                 (*table).family() as u8,
