@@ -18,6 +18,7 @@ mkdir -p "$ROOT/bench/results"
 raw=$ROOT/bench/results/$(date +%Y%m%d-%H%M%S).txt
 VM_CPUS=1 "$ROOT/scripts/vm.sh" --allow-c-flowtable --icount -- \
 	env REPS="${REPS:-5}" COUNT="${COUNT:-40000}" FLOWS="${FLOWS:-1 1024 16384}" \
+	MODES="${MODES:-drop route classic cflow rflow}" \
 	bench/bench_vm.sh | tee "$raw"
 grep -q '^sample ' "$raw" || die "no samples (see $raw)"
 "$ROOT/bench/table.py" "$raw" | tee -a "$raw"
