@@ -247,7 +247,7 @@ pub struct Truncated;
 ///
 /// `net` starts at the network header and holds at least the IP and layer 4 headers that the
 /// parser validated into `ip`; `partial` is whether the skb is `CHECKSUM_PARTIAL`.
-#[inline]
+#[inline(always)]
 pub fn forward(net: &mut [u8], ip: &Ip, rw: &Rewrite, partial: bool) -> Result<(), Truncated> {
     let v6 = ip.l3proto == NFPROTO_IPV6;
     let min_thoff = if v6 { IPV6_HLEN } else { IPV4_HLEN };
