@@ -5,7 +5,8 @@
 # nothing failed and everything ran. Installs what it needs (scripts/setup.sh) and builds the
 # kernel if the cache has none (scripts/build-kernel.sh).
 #
-#   1. build: rflow.ko with clippy, every rustc/clippy warning an error; rustfmt clean
+#   1. build: rflow.ko with clippy, every rustc/clippy warning an error; rustfmt clean;
+#             clippy clean host crate, tests included
 #   2. host:  cargo test of rust/pure (parsing, keys, hashing, checksums, NAT), and a
 #             libFuzzer run of the packet parser and rewrite (FUZZ_SECONDS, default 60)
 #   3. vm:    the selftests against rflow, C flowtable modules blocked on the command line,
@@ -69,6 +70,8 @@ result $build "build: rflow.ko with clippy, no warnings"
 rustfmt --check --edition 2021 --config-path "$KDIR/.rustfmt.toml" \
 	"$RFLOW_ROOT/rust/rflow_main.rs" "$RFLOW_ROOT/rust/pure/src/lib.rs"
 result $? "style: rustfmt clean"
+(cd "$RFLOW_ROOT/rust/pure" && cargo clippy --all-targets -- -D warnings)
+result $? "style: host crate (tests included) clippy clean"
 
 # 2. Host unit tests.
 log "host unit tests (rust/pure)"

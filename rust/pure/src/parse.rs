@@ -339,12 +339,15 @@ pub(crate) mod tests {
         assert_eq!(pk.key, t.key());
     }
 
+    /// Damages a good packet in one way.
+    type Corrupt = fn(&mut Vec<u8>);
+
     #[test]
     fn ipv4_rejections() {
         let good = v4_packet(IPPROTO_UDP, 1, 2, 10);
         assert!(packet(&good, NFPROTO_IPV4, 1).is_ok());
 
-        let cases: [(fn(&mut Vec<u8>), Reject); 9] = [
+        let cases: [(Corrupt, Reject); 9] = [
             (|p| p.truncate(19), Reject::Truncated),
             (|p| p[0] = 0x65, Reject::Version),
             (|p| p[0] = 0x46, Reject::Options),
@@ -381,7 +384,7 @@ pub(crate) mod tests {
     fn ipv6_rejections() {
         let good = v6_packet(IPPROTO_TCP, 1, 2, 0);
         assert!(packet(&good, NFPROTO_IPV6, 1).is_ok());
-        let cases: [(fn(&mut Vec<u8>), Reject); 6] = [
+        let cases: [(Corrupt, Reject); 6] = [
             (|p| p[0] = 0x40, Reject::Version),
             (|p| p[6] = 0, Reject::Protocol), // hop-by-hop extension header
             (|p| p[7] = 1, Reject::Ttl),
