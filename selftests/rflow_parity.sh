@@ -10,13 +10,15 @@
 #   - GRE version 0 tunnels through the router;
 #   - the flowtable `counter` flag: conntrack's byte counts equal the bytes actually moved;
 #   - removing a device under traffic;
-#   - sysctl changes apply to new flows.
+#   - sysctl changes apply to new flows;
+#   - admission as nft_flow_offload_eval(): GRE with NAT, connections with a conntrack helper
+#     and IPv4 packets with options stay on the classic path.
 
 source "$(dirname "$0")/lib.sh"
 
 SIZE=${SIZE:-2000000}
 
-tap_header 9
+tap_header 10
 load_impl || { tap_fail "load $RFLOW_IMPL"; tap_done; }
 tap_check "rflow is the flowtable, the C modules are absent" rflow_is_the_flowtable
 
@@ -121,15 +123,21 @@ pppoe() {
 }
 
 # ns1 and ns2 tunnel TCP over GRE version 0 through the router, which offloads the GRE flow.
-gre() {
-	fresh_topology || return 1
-	ip netns exec "$nsr" nft insert rule inet filter forward meta l4proto gre ct mark set 1 flow add @f
+# Tunnels 192.168.77.1 (ns1) to 192.168.77.2 (ns2) in GRE through the router; ns2 sees ns1's
+# end at $1.
+gre_tunnels() {
 	ip -net "$ns1" tunnel add gre1 mode gre local 10.0.1.99 remote 10.0.2.99
-	ip -net "$ns2" tunnel add gre1 mode gre local 10.0.2.99 remote 10.0.1.99
+	ip -net "$ns2" tunnel add gre1 mode gre local 10.0.2.99 remote "$1"
 	ip -net "$ns1" addr add 192.168.77.1/24 dev gre1
 	ip -net "$ns2" addr add 192.168.77.2/24 dev gre1
 	ip -net "$ns1" link set gre1 up
 	ip -net "$ns2" link set gre1 up
+}
+
+gre() {
+	fresh_topology || return 1
+	ip netns exec "$nsr" nft insert rule inet filter forward meta l4proto gre ct mark set 1 flow add @f
+	gre_tunnels 10.0.1.99
 	fastpath_begin
 	tcp_transfer 192.168.77.2 "$SIZE" 2 show_flows || return 1
 	grep -q " gre 10.0.1.99:0 > 10.0.2.99:0 " "$work/proc" ||
@@ -196,6 +204,60 @@ sysctl_new_flows() {
 	cat "$work/proc"
 }
 
+# Checks that $1 bytes went through the classic path since fastpath_begin: the forward chain saw
+# them all and rflow forwarded nothing, listing no flow of protocol $2 (in $work/proc).
+slowpath_check() {
+	local moved=$1 proto=$2 fwd ft before
+	fwd=$(forward_bytes)
+	before=$(cat "$work/ft_before" 2>/dev/null)
+	ft=$(rflow_stat "$nsr" bytes)
+	ft=$((${ft:-0} - ${before:-0}))
+	echo "moved $moved bytes: forward chain saw $fwd, rflow forwarded $ft"
+	[ "$fwd" -ge "$moved" ] || fail "forward chain saw only $fwd of $moved bytes"
+	[ "$ft" -eq 0 ] || fail "rflow forwarded $ft bytes"
+	! grep " $proto " "$work/proc" || fail "a $proto flow was created"
+}
+
+# What 6.12's nft_flow_offload_eval() refuses, rflow refuses, and the data still arrives.
+admission() {
+	# GRE with NAT: the fast path has no GRE NAT.
+	fresh_topology || return 1
+	ip netns exec "$nsr" nft insert rule inet filter forward meta l4proto gre ct mark set 1 flow add @f
+	ip netns exec "$nsr" nft add table ip nat
+	ip netns exec "$nsr" nft add chain ip nat post '{ type nat hook postrouting priority 100; }'
+	ip netns exec "$nsr" nft add rule ip nat post oifname veth1 masquerade
+	gre_tunnels 10.0.2.1
+	fastpath_begin
+	tcp_transfer 192.168.77.2 "$SIZE" 2 show_flows || return 1
+	ip netns exec "$nsr" conntrack -L -p gre 2>/dev/null | grep -q 'src=10.0.2.99 dst=10.0.2.1 ' ||
+		fail "GRE not masqueraded: $(ip netns exec "$nsr" conntrack -L -p gre 2>&1)"
+	slowpath_check $((2 * SIZE)) gre
+
+	# A conntrack helper on the connection (PPTP's: the kernel config has no FTP helper).
+	fresh_topology || return 1
+	modprobe nf_conntrack_pptp || { fail "no PPTP conntrack helper"; return 1; }
+	ip netns exec "$nsr" nft -f - <<-EOT
+	table ip helpers {
+		ct helper pptp { type "pptp" protocol tcp; }
+		chain pre {
+			type filter hook prerouting priority 0;
+			tcp dport 1723 ct helper set "pptp"
+		}
+	}
+	EOT
+	fastpath_begin
+	TCP_PORT=1723 tcp_transfer 10.0.2.99 "$SIZE" 2 show_flows || return 1
+	ip netns exec "$nsr" conntrack -L -p tcp --dport 1723 2>/dev/null | grep -q 'helper=pptp' ||
+		fail "no helper on the connection: $(ip netns exec "$nsr" conntrack -L -p tcp 2>&1)"
+	slowpath_check $((2 * SIZE)) tcp
+
+	# IPv4 options, in both directions.
+	fastpath_begin
+	RFLOW_IP_OPTIONS=1 udp_transfer 10.0.2.99 "$SIZE" || return 1
+	show_flows
+	slowpath_check $((2 * SIZE)) udp
+}
+
 tap_check "ipv6 nat: dnat and masquerade, tcp and udp, fast path" ipv6_nat
 tap_check "802.1ad + 802.1q double tags, ipv4 and ipv6, fast path" double_tags
 tap_check "pppoe session, fast path" pppoe
@@ -203,6 +265,7 @@ tap_check "gre version 0 tunnel, fast path" gre
 tap_check "counter flag: conntrack bytes equal the bytes moved" counter_accuracy
 tap_check "device removed under traffic: flows gone, kernel quiet" device_removal
 tap_check "sysctl timeout changes apply to new flows" sysctl_new_flows
+tap_check "admission: gre with nat, a ct helper, ipv4 options stay on the classic path" admission
 tap_check "rflow is still the flowtable" rflow_is_the_flowtable
 
 tap_done

@@ -9,9 +9,13 @@ received with its own. Exit status 0 means both directions delivered the file in
 
     udp_xfer.py server <bind address> <port>
     udp_xfer.py client <server address> <port> <file>
+
+With RFLOW_IP_OPTIONS=1 in the environment, every IPv4 datagram carries IP options (four NOPs),
+which the flowtable must leave to the classic path.
 """
 
 import hashlib
+import os
 import socket
 import struct
 import sys
@@ -25,8 +29,15 @@ def family(addr):
     return socket.AF_INET6 if ":" in addr else socket.AF_INET
 
 
-def server(addr, port):
+def udp_socket(addr):
     s = socket.socket(family(addr), socket.SOCK_DGRAM)
+    if os.environ.get("RFLOW_IP_OPTIONS") == "1" and family(addr) == socket.AF_INET:
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, bytes([1, 1, 1, 1]))
+    return s
+
+
+def server(addr, port):
+    s = udp_socket(addr)
     s.bind((addr, port))
     s.settimeout(60)
     received = {}
@@ -46,7 +57,7 @@ def server(addr, port):
 def client(addr, port, path):
     data = open(path, "rb").read()
     chunks = [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)]
-    s = socket.socket(family(addr), socket.SOCK_DGRAM)
+    s = udp_socket(addr)
     s.connect((addr, port))
     s.settimeout(0.5)
     for seq, chunk in enumerate(chunks):
