@@ -11,6 +11,8 @@
 #   - the flowtable `counter` flag: conntrack's byte counts equal the bytes actually moved;
 #   - removing a device under traffic;
 #   - sysctl changes apply to new flows;
+#   - checksums on the wire after NAT, verified by the receivers' stacks, from full checksums
+#     and from CHECKSUM_PARTIAL packets, and IPv4 UDP without a checksum;
 #   - admission as nft_flow_offload_eval(): GRE with NAT, connections with a conntrack helper
 #     and IPv4 packets with options stay on the classic path.
 
@@ -18,7 +20,7 @@ source "$(dirname "$0")/lib.sh"
 
 SIZE=${SIZE:-2000000}
 
-tap_header 10
+tap_header 11
 load_impl || { tap_fail "load $RFLOW_IMPL"; tap_done; }
 tap_check "rflow is the flowtable, the C modules are absent" rflow_is_the_flowtable
 
@@ -204,6 +206,70 @@ sysctl_new_flows() {
 	cat "$work/proc"
 }
 
+# Prints the TCP and UDP checksum errors (IPv4 and IPv6) namespace $1 counted on receive.
+csum_errors() {
+	ip netns exec "$1" cat /proc/net/snmp /proc/net/snmp6 | awk '
+		$1 == "Tcp:" || $1 == "Udp:" {
+			if (!seen[$1]++) { for (i = 2; i <= NF; i++) col[$1, $i] = i; next }
+			errors += $(col[$1, "InCsumErrors"])
+		}
+		$1 == "Udp6InCsumErrors" { errors += $2 }
+		END { print errors + 0 }'
+}
+
+# NATed TCP and UDP over IPv4 and IPv6, and IPv4 UDP without a checksum, through the fast path.
+# The receivers verify every checksum: counted in csum_errors, and TCP data would not arrive.
+nat_transfers() {
+	local size=$((SIZE / 4))
+	fastpath_begin
+	TCP_DPORT=1666 tcp_transfer 10.0.6.6 "$size" || return 1
+	UDP_DPORT=1666 UDP_BIND=10.0.2.99 udp_transfer 10.0.6.6 "$size" || return 1
+	RFLOW_UDP_NO_CHECK=1 UDP_PORT=5001 UDP_DPORT=1667 UDP_BIND=10.0.2.99 \
+		udp_transfer 10.0.6.6 "$size" || return 1
+	TCP_DPORT=1666 tcp_transfer dead:6::6 "$size" || return 1
+	UDP_DPORT=1666 UDP_BIND=dead:2::99 udp_transfer dead:6::6 "$size" || return 1
+	fastpath_check $((10 * size))
+	local e1 e2
+	e1=$(csum_errors "$ns1")
+	e2=$(csum_errors "$ns2")
+	echo "checksum errors: ns1 $e1, ns2 $e2"
+	[ "$e1" -eq 0 ] && [ "$e2" -eq 0 ] || fail "receivers dropped packets with bad checksums"
+}
+
+# Never a wrong checksum on the wire. Veth trusts CHECKSUM_PARTIAL packets, so checksums are
+# made to be computed and verified in software: first the senders compute full checksums that
+# rflow updates incrementally; then the senders leave CHECKSUM_PARTIAL packets and the router's
+# egress completes them from the pseudo-header seed rflow updated (skb_checksum_help()).
+wire_checksums() {
+	fresh_topology || return 1
+	ip netns exec "$nsr" nft -f - <<-EOF
+	table inet nat {
+		chain prerouting {
+			type nat hook prerouting priority dstnat; policy accept;
+			iifname "veth0" ip daddr 10.0.6.6 tcp dport 1666 dnat ip to 10.0.2.99:12345
+			iifname "veth0" ip daddr 10.0.6.6 udp dport 1666 dnat ip to 10.0.2.99:5000
+			iifname "veth0" ip daddr 10.0.6.6 udp dport 1667 dnat ip to 10.0.2.99:5001
+			iifname "veth0" ip6 daddr dead:6::6 tcp dport 1666 dnat ip6 to [dead:2::99]:12345
+			iifname "veth0" ip6 daddr dead:6::6 udp dport 1666 dnat ip6 to [dead:2::99]:5000
+		}
+		chain postrouting {
+			type nat hook postrouting priority srcnat; policy accept;
+			oifname "veth1" masquerade
+		}
+	}
+	EOF
+	echo "full checksums from the senders"
+	ip netns exec "$ns1" ethtool -K eth0 tx off >/dev/null || { fail "ethtool"; return 1; }
+	ip netns exec "$ns2" ethtool -K eth0 tx off >/dev/null || { fail "ethtool"; return 1; }
+	nat_transfers || return 1
+	echo "CHECKSUM_PARTIAL from the senders, completed by the router's egress"
+	ip netns exec "$ns1" ethtool -K eth0 tx on >/dev/null
+	ip netns exec "$ns2" ethtool -K eth0 tx on >/dev/null
+	ip netns exec "$nsr" ethtool -K veth0 tx off >/dev/null
+	ip netns exec "$nsr" ethtool -K veth1 tx off >/dev/null
+	nat_transfers
+}
+
 # Checks that $1 bytes went through the classic path since fastpath_begin: the forward chain saw
 # them all and rflow forwarded nothing, listing no flow of protocol $2 (in $work/proc).
 slowpath_check() {
@@ -265,6 +331,7 @@ tap_check "gre version 0 tunnel, fast path" gre
 tap_check "counter flag: conntrack bytes equal the bytes moved" counter_accuracy
 tap_check "device removed under traffic: flows gone, kernel quiet" device_removal
 tap_check "sysctl timeout changes apply to new flows" sysctl_new_flows
+tap_check "nat checksums on the wire: full, partial, udp without checksum" wire_checksums
 tap_check "admission: gre with nat, a ct helper, ipv4 options stay on the classic path" admission
 tap_check "rflow is still the flowtable" rflow_is_the_flowtable
 

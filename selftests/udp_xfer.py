@@ -11,7 +11,8 @@ received with its own. Exit status 0 means both directions delivered the file in
     udp_xfer.py client <server address> <port> <file>
 
 With RFLOW_IP_OPTIONS=1 in the environment, every IPv4 datagram carries IP options (four NOPs),
-which the flowtable must leave to the classic path.
+which the flowtable must leave to the classic path. With RFLOW_UDP_NO_CHECK=1, IPv4 datagrams
+are sent without a UDP checksum (0), which NAT must leave alone.
 """
 
 import hashlib
@@ -23,6 +24,7 @@ import sys
 CHUNK = 1200
 HDR = struct.Struct("!IB")  # sequence number, kind
 DATA, DONE = 0, 1
+SO_NO_CHECK = 11  # <asm-generic/socket.h>; Python does not export it
 
 
 def family(addr):
@@ -33,6 +35,8 @@ def udp_socket(addr):
     s = socket.socket(family(addr), socket.SOCK_DGRAM)
     if os.environ.get("RFLOW_IP_OPTIONS") == "1" and family(addr) == socket.AF_INET:
         s.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, bytes([1, 1, 1, 1]))
+    if os.environ.get("RFLOW_UDP_NO_CHECK") == "1" and family(addr) == socket.AF_INET:
+        s.setsockopt(socket.SOL_SOCKET, SO_NO_CHECK, 1)
     return s
 
 
