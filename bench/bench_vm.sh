@@ -34,6 +34,11 @@ modprobe veth && modprobe pktgen && modprobe nf_tables && modprobe nf_conntrack 
 modprobe nf_conntrack_netlink
 
 ip netns add rtr && ip netns add sink || die "netns"
+# No IPv6 on the benchmark's links: router solicitations and MLD reports would reach the sink's
+# counter and make a run look like it delivered more packets than pktgen sent.
+no_ipv6="net.ipv6.conf.default.disable_ipv6=1 net.ipv6.conf.all.disable_ipv6=1"
+sysctl -q $no_ipv6 && ip netns exec rtr sysctl -q $no_ipv6 && ip netns exec sink sysctl -q $no_ipv6 ||
+	die "disable ipv6"
 ip link add vsrc type veth peer name vrin netns rtr
 ip -n rtr link add vrout type veth peer name vsink netns sink
 ip link set vsrc up
