@@ -285,6 +285,17 @@ tcp_transfer() {
 	return $rc
 }
 
+# Starts a UDP transfer of file $1 from ns1 to 10.0.2.99 port 5000 in the background, for
+# checks that act while traffic flows: the server's PID goes to $udp_server, the client's to
+# $udp_client; both exit 0 only if the file arrived intact both ways.
+udp_transfer_background() {
+	timeout 120 ip netns exec "$ns2" python3 "$SELFTESTS/udp_xfer.py" server 10.0.2.99 5000 &
+	udp_server=$!
+	sleep 0.5
+	timeout 120 ip netns exec "$ns1" python3 "$SELFTESTS/udp_xfer.py" client 10.0.2.99 5000 "$1" &
+	udp_client=$!
+}
+
 # UDP transfer through selftests/udp_xfer.py: every datagram is echoed back, both directions are
 # verified against SHA-256. The server binds $UDP_BIND ($dst) port $UDP_PORT (5000); the client
 # sends to $dst port $UDP_DPORT (the same unless NAT is in the way).

@@ -150,11 +150,7 @@ unload_under_traffic() {
 	local dir
 	dir=$(mktemp -d)
 	make_file "$dir/a" 3000000
-	timeout 120 ip netns exec "$ns2" python3 "$SELFTESTS/udp_xfer.py" server 10.0.2.99 5000 &
-	local spid=$!
-	sleep 0.5
-	timeout 120 ip netns exec "$ns1" python3 "$SELFTESTS/udp_xfer.py" client 10.0.2.99 5000 "$dir/a" &
-	local cpid=$!
+	udp_transfer_background "$dir/a"
 	wait_for 10 has_flows || fail "traffic never offloaded"
 	dmesg -c >/dev/null
 	ip netns exec "$nsr" nft flush ruleset
@@ -167,8 +163,8 @@ unload_under_traffic() {
 			"flowtables: $(for n in $(ip netns list | awk '{ print $1 }'); do
 				ip netns exec "$n" cat /proc/net/rflow; done | grep -c '^flowtable')"
 	fi
-	wait "$cpid" || fail "transfer broken by the unload"
-	wait "$spid" || fail "server failed"
+	wait "$udp_client" || fail "transfer broken by the unload"
+	wait "$udp_server" || fail "server failed"
 	rm -rf "$dir"
 	if dmesg | grep -Ei 'bug|warning|oops|leak|refcount'; then
 		fail "kernel complained during unload"

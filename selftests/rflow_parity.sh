@@ -11,6 +11,7 @@
 #   - the flowtable `counter` flag: conntrack's byte counts equal the bytes actually moved;
 #   - removing a device under traffic;
 #   - sysctl changes apply to new flows;
+#   - a route change tears the flow down from the packet path and it comes back;
 #   - checksums on the wire after NAT, verified by the receivers' stacks, from full checksums
 #     and from CHECKSUM_PARTIAL packets, and IPv4 UDP without a checksum;
 #   - admission as nft_flow_offload_eval(): GRE with NAT, connections with a conntrack helper
@@ -20,7 +21,7 @@ source "$(dirname "$0")/lib.sh"
 
 SIZE=${SIZE:-2000000}
 
-tap_header 11
+tap_header 12
 load_impl || { tap_fail "load $RFLOW_IMPL"; tap_done; }
 tap_check "rflow is the flowtable, the C modules are absent" rflow_is_the_flowtable
 
@@ -176,10 +177,8 @@ counter_accuracy() {
 device_removal() {
 	fresh_topology || return 1
 	make_file "$work/big" 20000000
-	timeout 60 ip netns exec "$ns2" python3 "$SELFTESTS/udp_xfer.py" server 10.0.2.99 5000 &
-	sleep 0.5
-	timeout 60 ip netns exec "$ns1" python3 "$SELFTESTS/udp_xfer.py" client 10.0.2.99 5000 "$work/big" \
-		>/dev/null 2>&1 &
+	# The transfer cannot finish: the server's side goes away.
+	udp_transfer_background "$work/big" >/dev/null 2>&1
 	wait_for 10 sh -c "ip netns exec $nsr cat /proc/net/rflow | grep -q ' udp '" ||
 		fail "traffic never offloaded"
 	dmesg -c >/dev/null
@@ -204,6 +203,35 @@ sysctl_new_flows() {
 	grep -q ':5000 ' "$work/proc" && fail "flow created with a 2 s timeout still present after 5 s"
 	grep -q ':5001 ' "$work/proc" || fail "flow created with a 60 s timeout gone after 5 s"
 	cat "$work/proc"
+}
+
+# Succeeds when the router's flowtable counter $1 is above $2.
+stat_grew() {
+	[ "$(rflow_stat "$nsr" "$1")" -gt "$2" ]
+}
+
+# A route change makes the flow's cached route stale: the next packet tears the flow down
+# (dst_check() on the packet path), goes the classic way, and the connection is offloaded again
+# with the new route. The data arrives intact throughout.
+route_change() {
+	fresh_topology || return 1
+	make_file "$work/data" 4000000
+	udp_transfer_background "$work/data"
+	wait_for 10 sh -c "ip netns exec $nsr cat /proc/net/rflow | grep -q ' udp '" ||
+		fail "traffic never offloaded"
+	local created removed
+	created=$(rflow_stat "$nsr" created)
+	removed=$(rflow_stat "$nsr" removed)
+	# A more specific route through the same device: a FIB change, so every cached IPv4 route
+	# of the namespace is stale.
+	ip -net "$nsr" route add 10.0.2.96/28 dev veth1
+	wait_for 10 stat_grew removed "$removed" ||
+		fail "flow not torn down after the route change: $(ip netns exec "$nsr" cat /proc/net/rflow)"
+	wait_for 10 stat_grew created "$created" ||
+		fail "connection not offloaded again: $(ip netns exec "$nsr" cat /proc/net/rflow)"
+	wait "$udp_client" || fail "transfer failed"
+	wait "$udp_server" || fail "server failed"
+	echo "created $created -> $(rflow_stat "$nsr" created), removed $removed -> $(rflow_stat "$nsr" removed)"
 }
 
 # Prints the TCP and UDP checksum errors (IPv4 and IPv6) namespace $1 counted on receive.
@@ -331,6 +359,7 @@ tap_check "gre version 0 tunnel, fast path" gre
 tap_check "counter flag: conntrack bytes equal the bytes moved" counter_accuracy
 tap_check "device removed under traffic: flows gone, kernel quiet" device_removal
 tap_check "sysctl timeout changes apply to new flows" sysctl_new_flows
+tap_check "route change: flow torn down on the packet path, offloaded again, data intact" route_change
 tap_check "nat checksums on the wire: full, partial, udp without checksum" wire_checksums
 tap_check "admission: gre with nat, a ct helper, ipv4 options stay on the classic path" admission
 tap_check "rflow is still the flowtable" rflow_is_the_flowtable
