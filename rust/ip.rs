@@ -67,6 +67,8 @@ struct Link {
     offset: usize,
     /// `NFPROTO_IPV4` or `NFPROTO_IPV6`.
     l3proto: u8,
+    /// The IP header's ethertype: `ETH_P_IP` or `ETH_P_IPV6`.
+    ethertype: u16,
 }
 
 /// Finds the IP header behind the link layer encapsulations the fast path understands
@@ -114,6 +116,7 @@ fn link(skb: &mut HookSkb<'_>, family: Family) -> Option<Link> {
         encap,
         offset,
         l3proto,
+        ethertype,
     })
 }
 
@@ -219,7 +222,7 @@ fn forward(ft: &FlowTable, mut skb: HookSkb<'_>, state: &HookState, link: &Link)
         flow.ct().account(fdir.dir(), pkt_len);
     }
     fdir.account(pkt_len);
-    transmit(skb, fdir, state, link.l3proto)
+    transmit(skb, fdir, state, link)
 }
 
 /// Removes the encapsulations the packet arrived with (`nf_flow_encap_pop()`).
@@ -231,18 +234,13 @@ fn pop_encap(skb: &mut HookSkb<'_>, link: &Link) -> bool {
     if link.offset == 0 {
         return true;
     }
-    let inner = if link.l3proto == NFPROTO_IPV4 {
-        ETH_P_IP
-    } else {
-        ETH_P_IPV6
-    };
-    skb.set_protocol(inner);
+    skb.set_protocol(link.ethertype);
     skb.pull_header(link.offset as u32)
 }
 
 /// Sends a rewritten packet on its way.
 #[inline(always)]
-fn transmit(mut skb: HookSkb<'_>, fdir: &FlowDir, state: &HookState, l3proto: u8) -> Verdict {
+fn transmit(mut skb: HookSkb<'_>, fdir: &FlowDir, state: &HookState, link: &Link) -> Verdict {
     let route = &fdir.route;
     match &route.xmit {
         Xmit::Neigh => {
@@ -250,7 +248,7 @@ fn transmit(mut skb: HookSkb<'_>, fdir: &FlowDir, state: &HookState, l3proto: u8
             skb.set_dev(dev);
             skb.drop_dst();
             skb.set_dst_noref(&route.dst);
-            let table = if l3proto == NFPROTO_IPV4 {
+            let table = if link.l3proto == NFPROTO_IPV4 {
                 NeighTable::Arp
             } else {
                 NeighTable::Nd
@@ -258,16 +256,11 @@ fn transmit(mut skb: HookSkb<'_>, fdir: &FlowDir, state: &HookState, l3proto: u8
             skb.neigh_xmit(table, dev, &route.nexthop);
         }
         Xmit::Direct(out) => {
-            let ethertype = if l3proto == NFPROTO_IPV4 {
-                ETH_P_IP
-            } else {
-                ETH_P_IPV6
-            };
-            skb.direct_xmit(&out.dev, ethertype, &out.h_dest, &out.h_source);
+            skb.direct_xmit(&out.dev, link.ethertype, &out.h_dest, &out.h_source);
         }
         Xmit::Xfrm => {
             // The IPsec output path reads the forwarding metadata of the IP control block.
-            if l3proto == NFPROTO_IPV4 {
+            if link.l3proto == NFPROTO_IPV4 {
                 skb.set_ipv4_forwarded();
             } else {
                 skb.set_ipv6_forwarded();
