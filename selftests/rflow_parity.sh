@@ -40,14 +40,18 @@ listed() {
 		fail "flow of port $1 not listed with '$2': $(cat "$work/proc")"
 }
 
-ipv6_nat() {
-	fresh_topology || return 1
+# The router NATs connections to 10.0.6.6 and dead:6::6 port 1666 (TCP and UDP) to ns2's
+# listeners on ports 12345 and 5000, UDP port 1667 to 5001 (IPv4), and masquerades towards ns2.
+load_nat() {
 	ip netns exec "$nsr" nft -f - <<-EOF
-	table ip6 nat {
+	table inet nat {
 		chain prerouting {
 			type nat hook prerouting priority dstnat; policy accept;
-			iifname "veth0" ip6 daddr dead:6::6 tcp dport 1666 dnat to [dead:2::99]:12345
-			iifname "veth0" ip6 daddr dead:6::6 udp dport 1666 dnat to [dead:2::99]:5000
+			iifname "veth0" ip daddr 10.0.6.6 tcp dport 1666 dnat ip to 10.0.2.99:12345
+			iifname "veth0" ip daddr 10.0.6.6 udp dport 1666 dnat ip to 10.0.2.99:5000
+			iifname "veth0" ip daddr 10.0.6.6 udp dport 1667 dnat ip to 10.0.2.99:5001
+			iifname "veth0" ip6 daddr dead:6::6 tcp dport 1666 dnat ip6 to [dead:2::99]:12345
+			iifname "veth0" ip6 daddr dead:6::6 udp dport 1666 dnat ip6 to [dead:2::99]:5000
 		}
 		chain postrouting {
 			type nat hook postrouting priority srcnat; policy accept;
@@ -55,6 +59,11 @@ ipv6_nat() {
 		}
 	}
 	EOF
+}
+
+ipv6_nat() {
+	fresh_topology || return 1
+	load_nat
 	fastpath_begin
 	TCP_DPORT=1666 tcp_transfer dead:6::6 "$SIZE" 2 show_flows || return 1
 	listed 1666 nat
@@ -270,22 +279,7 @@ nat_transfers() {
 # egress completes them from the pseudo-header seed rflow updated (skb_checksum_help()).
 wire_checksums() {
 	fresh_topology || return 1
-	ip netns exec "$nsr" nft -f - <<-EOF
-	table inet nat {
-		chain prerouting {
-			type nat hook prerouting priority dstnat; policy accept;
-			iifname "veth0" ip daddr 10.0.6.6 tcp dport 1666 dnat ip to 10.0.2.99:12345
-			iifname "veth0" ip daddr 10.0.6.6 udp dport 1666 dnat ip to 10.0.2.99:5000
-			iifname "veth0" ip daddr 10.0.6.6 udp dport 1667 dnat ip to 10.0.2.99:5001
-			iifname "veth0" ip6 daddr dead:6::6 tcp dport 1666 dnat ip6 to [dead:2::99]:12345
-			iifname "veth0" ip6 daddr dead:6::6 udp dport 1666 dnat ip6 to [dead:2::99]:5000
-		}
-		chain postrouting {
-			type nat hook postrouting priority srcnat; policy accept;
-			oifname "veth1" masquerade
-		}
-	}
-	EOF
+	load_nat
 	echo "full checksums from the senders"
 	ip netns exec "$ns1" ethtool -K eth0 tx off >/dev/null || { fail "ethtool"; return 1; }
 	ip netns exec "$ns2" ethtool -K eth0 tx off >/dev/null || { fail "ethtool"; return 1; }
