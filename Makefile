@@ -7,6 +7,8 @@
 # make host-test  only the host unit tests of the pure logic (rust/pure)
 # make clean
 
+# scripts/lib.sh is bash ($(shell) uses this too).
+SHELL := /bin/bash
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 KDIR ?= $(shell $(ROOT)/scripts/build-kernel.sh)
 KMAKE_ARGS := $(shell . $(ROOT)/scripts/lib.sh && kernel_make_args)
