@@ -11,8 +11,13 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod admission;
 pub mod csum;
+pub mod flow_state;
+pub mod fmt;
 pub mod hash;
 pub mod l2path;
 pub mod parse;
+pub mod rcu_table;
+pub mod timeout;
 pub mod tuple;

@@ -40,7 +40,7 @@ pub const fn addr_v4(octets: [u8; 4]) -> Addr {
 pub struct Encap {
     /// VLAN id or PPPoE session id, host order.
     pub id: u16,
-    /// The encapsulation's ethertype (802.1Q, 802.1AD or PPPoE session), network order.
+    /// The encapsulation's ethertype (802.1Q, 802.1AD or PPPoE session), host order.
     pub proto: u16,
 }
 
@@ -77,7 +77,7 @@ pub const KEY_WORDS_V4: usize = 4;
 /// Built only by [`Tuple::key`] (or the packet parser, which packs the same way), so two keys are
 /// equal exactly when the tuples agree on every keyed field, and an IPv4 key has zeros after its
 /// first [`KEY_WORDS_V4`] words.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Default)]
 #[repr(C, align(8))]
 pub struct FlowKey {
     words: [u64; KEY_WORDS],

@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The state of a flow (`enum nf_flow_flags` of 6.12) and what the GC does with it.
+//!
+//! A flow's software state is a set of flags; its hardware state is one of the [`HwState`]s of
+//! a small state machine, kept in the same word so that both change atomically. The kernel
+//! module stores the word in an atomic and applies the transitions defined here with
+//! compare-and-swap loops; the decisions are plain functions, tested on the host.
+
+/// `NF_FLOW_SNAT`: the flow rewrites source addresses or ports.
+pub const SNAT: u32 = 1 << 0;
+/// `NF_FLOW_DNAT`: the flow rewrites destination addresses or ports.
+pub const DNAT: u32 = 1 << 1;
+/// `NF_FLOW_TEARDOWN`: no more fast-path packets; the GC removes the flow.
+pub const TEARDOWN: u32 = 1 << 2;
+/// `NF_FLOW_CLOSING` (6.14+): a FIN or RST went through; a SYN now means a new connection.
+pub const CLOSING: u32 = 1 << 3;
+/// `NF_FLOW_HW_BIDIRECTIONAL`: the hardware forwards both directions.
+pub const HW_BIDIRECTIONAL: u32 = 1 << 4;
+/// `NF_FLOW_HW_ESTABLISHED`: the hardware saw the flow's reply direction.
+pub const HW_ESTABLISHED: u32 = 1 << 5;
+
+const HW_SHIFT: u32 = 8;
+const HW_MASK: u32 = 0x7 << HW_SHIFT;
+
+/// Where a flow stands with the hardware (`NF_FLOW_HW`, `_PENDING`, `_DYING`, `_DEAD` of 6.12,
+/// as one state instead of four bits that only some combinations of make sense).
+///
+/// ```text
+///            queue_add           accepted
+///   Software ----------> AddPending -------> Offloaded
+///      ^                     |                  |
+///      |      refused        |                  | queue_del
+///      +---------------------+                  v
+///                      queue_del           DelPending --deleted--> Dead
+///   AddPending -----------------------------------^
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum HwState {
+    /// Forwarded in software only (never offered, or refused by every driver).
+    Software,
+    /// A REPLACE is queued (`NF_FLOW_HW | NF_FLOW_HW_PENDING`).
+    AddPending,
+    /// A driver accepted the flow (`NF_FLOW_HW`).
+    Offloaded,
+    /// A DESTROY is queued (`NF_FLOW_HW | NF_FLOW_HW_DYING`).
+    DelPending,
+    /// The hardware dropped the flow (`NF_FLOW_HW | NF_FLOW_HW_DYING | NF_FLOW_HW_DEAD`): only
+    /// software references remain.
+    Dead,
+}
+
+impl HwState {
+    fn from_bits(v: u32) -> HwState {
+        match (v & HW_MASK) >> HW_SHIFT {
+            1 => HwState::AddPending,
+            2 => HwState::Offloaded,
+            3 => HwState::DelPending,
+            4 => HwState::Dead,
+            _ => HwState::Software,
+        }
+    }
+
+    fn bits(self) -> u32 {
+        let n = match self {
+            HwState::Software => 0,
+            HwState::AddPending => 1,
+            HwState::Offloaded => 2,
+            HwState::DelPending => 3,
+            HwState::Dead => 4,
+        };
+        n << HW_SHIFT
+    }
+
+    /// Returns whether the hardware may hold the flow (C's `NF_FLOW_HW` bit).
+    pub fn in_hardware(self) -> bool {
+        !matches!(self, HwState::Software)
+    }
+}
+
+/// What happens to a flow's hardware state.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum HwEvent {
+    /// A REPLACE is queued for the flow.
+    QueueAdd,
+    /// A driver accepted the REPLACE.
+    Accepted,
+    /// No driver accepted it: the flow stays in software (and may be offered again).
+    Refused,
+    /// A DESTROY is queued.
+    QueueDel,
+    /// The DESTROY went to the drivers.
+    Deleted,
+}
+
+/// Returns the state after `event`, or `None` if the event is not allowed in `from`.
+pub fn hw_transition(from: HwState, event: HwEvent) -> Option<HwState> {
+    use HwEvent::*;
+    use HwState::*;
+    Some(match (from, event) {
+        (Software, QueueAdd) => AddPending,
+        (AddPending, Accepted) => Offloaded,
+        (AddPending, Refused) => Software,
+        (AddPending | Offloaded, QueueDel) => DelPending,
+        (DelPending, Deleted) => Dead,
+        _ => return None,
+    })
+}
+
+/// A flow's state word: software flags and hardware state.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct FlowState(pub u32);
+
+impl FlowState {
+    /// Returns whether flag `flag` is set.
+    #[inline(always)]
+    pub fn has(self, flag: u32) -> bool {
+        self.0 & flag != 0
+    }
+
+    /// Returns the hardware state.
+    pub fn hw(self) -> HwState {
+        HwState::from_bits(self.0)
+    }
+
+    /// Returns the word after `event`, or `None` if the event is not allowed now.
+    pub fn with_hw_event(self, event: HwEvent) -> Option<FlowState> {
+        let to = hw_transition(self.hw(), event)?;
+        Some(FlowState((self.0 & !HW_MASK) | to.bits()))
+    }
+}
+
+/// What the GC knows about a flow when it visits it.
+#[derive(Clone, Copy, Debug)]
+pub struct GcView {
+    /// The state word.
+    pub state: FlowState,
+    /// Its timeout passed.
+    pub expired: bool,
+    /// Its conntrack entry is being destroyed.
+    pub ct_dying: bool,
+    /// For TCP: conntrack still sees the connection established.
+    pub tcp_established: bool,
+}
+
+/// What the GC does with a flow (`nf_flow_offload_gc_step()`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct GcStep {
+    /// Tear the flow down now (expired or conntrack dying): hand the connection back.
+    pub teardown: bool,
+    /// Keep its conntrack entry from expiring (a live flow conntrack does not see packets of).
+    pub extend_ct: bool,
+    /// Then:
+    pub action: GcAction,
+}
+
+/// The GC's action on a flow after the teardown decision.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum GcAction {
+    /// Nothing more.
+    Keep,
+    /// Unlink and free it: torn down, and the hardware holds nothing of it.
+    Remove,
+    /// Queue a DESTROY: torn down (or closing), but the hardware may still hold it.
+    HwDelete,
+    /// Torn down; waiting for the queued DESTROY before freeing.
+    WaitHw,
+    /// Refresh its timeout from the hardware's counters.
+    HwStats,
+}
+
+/// Decides what the GC does with a flow.
+pub fn gc_step(v: GcView) -> GcStep {
+    let torn_down_before = v.state.has(TEARDOWN);
+    let teardown_now = v.expired || v.ct_dying;
+    let teardown = teardown_now || torn_down_before;
+    let hw = v.state.hw();
+    let action = if teardown {
+        match hw {
+            HwState::Software | HwState::Dead => GcAction::Remove,
+            HwState::AddPending | HwState::Offloaded => GcAction::HwDelete,
+            HwState::DelPending => GcAction::WaitHw,
+        }
+    } else if v.state.has(CLOSING) && hw == HwState::Offloaded && !v.tcp_established {
+        // The hardware would keep forwarding a closing connection: let software see the rest.
+        GcAction::HwDelete
+    } else if hw == HwState::Offloaded {
+        GcAction::HwStats
+    } else {
+        GcAction::Keep
+    };
+    GcStep {
+        teardown: teardown_now && !torn_down_before,
+        extend_ct: !teardown,
+        action,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL_HW: [HwState; 5] = [
+        HwState::Software,
+        HwState::AddPending,
+        HwState::Offloaded,
+        HwState::DelPending,
+        HwState::Dead,
+    ];
+    const ALL_EVENTS: [HwEvent; 5] = [
+        HwEvent::QueueAdd,
+        HwEvent::Accepted,
+        HwEvent::Refused,
+        HwEvent::QueueDel,
+        HwEvent::Deleted,
+    ];
+
+    #[test]
+    fn hw_transitions_are_exactly_the_diagram() {
+        let mut allowed = 0;
+        for from in ALL_HW {
+            for ev in ALL_EVENTS {
+                if let Some(to) = hw_transition(from, ev) {
+                    allowed += 1;
+                    assert_ne!(from, to);
+                }
+            }
+        }
+        assert_eq!(allowed, 6);
+        // Dead is final; a flow is never offered again once a DESTROY was queued.
+        for ev in ALL_EVENTS {
+            assert_eq!(hw_transition(HwState::Dead, ev), None);
+            assert_ne!(
+                hw_transition(HwState::DelPending, ev),
+                Some(HwState::AddPending)
+            );
+        }
+    }
+
+    #[test]
+    fn state_word_keeps_flags_across_hw_events() {
+        let s = FlowState(SNAT | CLOSING);
+        let s = s.with_hw_event(HwEvent::QueueAdd).unwrap();
+        assert_eq!(s.hw(), HwState::AddPending);
+        assert!(s.has(SNAT) && s.has(CLOSING) && !s.has(DNAT));
+        assert_eq!(s.with_hw_event(HwEvent::Deleted), None);
+        let s = s.with_hw_event(HwEvent::Accepted).unwrap();
+        assert_eq!(s.hw(), HwState::Offloaded);
+        assert!(s.hw().in_hardware());
+        for (i, h) in ALL_HW.iter().enumerate() {
+            assert_eq!(HwState::from_bits(h.bits()), *h, "state {i} round trip");
+        }
+    }
+
+    fn view(state: u32, hw: HwState, expired: bool, ct_dying: bool) -> GcView {
+        GcView {
+            state: FlowState(state | hw.bits()),
+            expired,
+            ct_dying,
+            tcp_established: true,
+        }
+    }
+
+    #[test]
+    fn gc_software_flows() {
+        // Live: keep, keep conntrack alive.
+        let s = gc_step(view(0, HwState::Software, false, false));
+        assert_eq!(
+            (s.teardown, s.extend_ct, s.action),
+            (false, true, GcAction::Keep)
+        );
+        // Expired or conntrack dying: torn down and removed in the same pass.
+        for (e, d) in [(true, false), (false, true), (true, true)] {
+            let s = gc_step(view(0, HwState::Software, e, d));
+            assert_eq!(
+                (s.teardown, s.extend_ct, s.action),
+                (true, false, GcAction::Remove)
+            );
+        }
+        // Torn down by the packet path or the notifier: removed, not torn down twice.
+        let s = gc_step(view(TEARDOWN, HwState::Software, false, false));
+        assert_eq!(
+            (s.teardown, s.extend_ct, s.action),
+            (false, false, GcAction::Remove)
+        );
+        let s = gc_step(view(TEARDOWN, HwState::Software, true, false));
+        assert!(!s.teardown);
+    }
+
+    #[test]
+    fn gc_hardware_flows() {
+        // A torn-down flow the hardware may hold is destroyed there first, then freed.
+        for hw in [HwState::AddPending, HwState::Offloaded] {
+            assert_eq!(
+                gc_step(view(TEARDOWN, hw, false, false)).action,
+                GcAction::HwDelete
+            );
+        }
+        assert_eq!(
+            gc_step(view(TEARDOWN, HwState::DelPending, false, false)).action,
+            GcAction::WaitHw
+        );
+        assert_eq!(
+            gc_step(view(TEARDOWN, HwState::Dead, false, false)).action,
+            GcAction::Remove
+        );
+        // Live hardware flows are kept alive from the hardware's counters.
+        assert_eq!(
+            gc_step(view(0, HwState::Offloaded, false, false)).action,
+            GcAction::HwStats
+        );
+        assert_eq!(
+            gc_step(view(0, HwState::AddPending, false, false)).action,
+            GcAction::Keep
+        );
+        // A closing TCP connection leaves the hardware once conntrack no longer sees it
+        // established, and stays in software.
+        let mut v = view(CLOSING, HwState::Offloaded, false, false);
+        v.tcp_established = false;
+        let s = gc_step(v);
+        assert_eq!((s.teardown, s.action), (false, GcAction::HwDelete));
+        v.tcp_established = true;
+        assert_eq!(gc_step(v).action, GcAction::HwStats);
+    }
+}
