@@ -22,11 +22,26 @@ kernel_make_args() {
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-# Cache key: kernel source version, config inputs, toolchain versions.
+# Kernel variant: "normal" (benchmarks, the kernel's own nft_flowtable.sh) or "debug" (the
+# normal config plus scripts/kconfig/rflow-debug.config: KASAN, lockdep, kmemleak, fault
+# injection). Both are cached side by side.
+RFLOW_KERNEL=${RFLOW_KERNEL:-normal}
+
+# The config fragments of variant $1, in merge order.
+kernel_fragments() {
+	echo "$RFLOW_ROOT/scripts/kconfig/rflow.config"
+	if [ "${1:-$RFLOW_KERNEL}" = debug ]; then
+		echo "$RFLOW_ROOT/scripts/kconfig/rflow-debug.config"
+	fi
+}
+
+# Cache key of variant $1: kernel source version, config inputs, toolchain versions.
 kernel_cache_key() {
+	local variant=${1:-$RFLOW_KERNEL}
 	{
 		dpkg-query -W -f='${Version}\n' "$KERNEL_SOURCE_PKG"
-		cat "$RFLOW_ROOT/scripts/kconfig/rflow.config"
+		# shellcheck disable=SC2046
+		cat $(kernel_fragments "$variant")
 		"$KERNEL_RUSTC" --version
 		clang --version | head -n 1
 		"$KERNEL_BINDGEN" --version
@@ -36,5 +51,13 @@ kernel_cache_key() {
 }
 
 kernel_build_dir() {
-	echo "$RFLOW_CACHE/kernel/linux-6.12-$(kernel_cache_key)"
+	local variant=${1:-$RFLOW_KERNEL} suffix=
+	[ "$variant" = debug ] && suffix=-debug
+	echo "$RFLOW_CACHE/kernel/linux-6.12$suffix-$(kernel_cache_key "$variant")"
+}
+
+# Where rflow's modules are built for variant $1 (out of the source tree, so that both
+# variants can be built from one checkout): prints the directory holding rflow.ko.
+module_build_dir() {
+	echo "$RFLOW_CACHE/module/${1:-$RFLOW_KERNEL}"
 }
