@@ -4,6 +4,7 @@
  * calls. Each wrapper is the inline function and nothing else; see
  * rflow_shim.h.
  */
+#include <linux/error-injection.h>
 #include <linux/netdevice.h>
 #include <linux/seq_file_net.h>
 #include <linux/skbuff.h>
@@ -11,6 +12,7 @@
 #include <net/gso.h>
 #include <net/ip.h>
 #include <net/ip6_route.h>
+#include <net/netns/generic.h>
 #include <net/route.h>
 #include <net/xfrm.h>
 #include <net/netfilter/nf_conntrack.h>
@@ -27,6 +29,14 @@ void rflow_rcu_read_lock(void)
 void rflow_rcu_read_unlock(void)
 {
 	rcu_read_unlock();
+}
+
+/* Called by Rust code that relies on being inside a read-side section it did not enter itself;
+ * only built into the module on kernels with CONFIG_PROVE_RCU. */
+void rflow_rcu_assert_reader(void)
+{
+	RCU_LOCKDEP_WARN(!rcu_read_lock_any_held(),
+			 "rflow: RCU-protected access outside a read-side critical section");
 }
 
 void rflow_spin_lock_init(spinlock_t *lock)
@@ -94,14 +104,42 @@ int rflow_dst_output(struct net *net, struct sk_buff *skb)
 	return dst_output(net, NULL, skb);
 }
 
-void rflow_dev_hold(struct net_device *dev)
+/* Not merged with other caches: its objects are rflow's alone, so /sys/kernel/slab shows rflow's
+ * usage and failslab's cache filter can target it. */
+struct kmem_cache *rflow_kmem_cache_create(const char *name, unsigned int size,
+					   unsigned int align)
 {
-	dev_hold(dev);
+	return kmem_cache_create(name, size, align, SLAB_NO_MERGE, NULL);
 }
 
-void rflow_dev_put(struct net_device *dev)
+/* Every flow allocation goes through here, so fail_function can fail it (as failslab can). */
+noinline void *rflow_cache_alloc(struct kmem_cache *cache, gfp_t gfp)
 {
-	dev_put(dev);
+	return kmem_cache_alloc(cache, gfp);
+}
+ALLOW_ERROR_INJECTION(rflow_cache_alloc, NULL);
+
+/* Bucket arrays of the flow hash table: zeroed, possibly vmalloc'ed; a resize that fails keeps
+ * the old array. */
+noinline void *rflow_buckets_alloc(size_t n)
+{
+	return kvcalloc(n, sizeof(void *), GFP_KERNEL);
+}
+ALLOW_ERROR_INJECTION(rflow_buckets_alloc, NULL);
+
+void rflow_buckets_free(void *buckets)
+{
+	kvfree(buckets);
+}
+
+void rflow_netdev_hold(struct net_device *dev, netdevice_tracker *tracker, gfp_t gfp)
+{
+	netdev_hold(dev, tracker, gfp);
+}
+
+void rflow_netdev_put(struct net_device *dev, netdevice_tracker *tracker)
+{
+	netdev_put(dev, tracker);
 }
 
 int rflow_dev_hard_header(struct sk_buff *skb, struct net_device *dev, unsigned short type,
@@ -140,6 +178,11 @@ void rflow_neigh_release(struct neighbour *n)
 struct dst_entry *rflow_dst_check(struct dst_entry *dst, u32 cookie)
 {
 	return dst_check(dst, cookie);
+}
+
+void rflow_dst_hold(struct dst_entry *dst)
+{
+	dst_hold(dst);
 }
 
 bool rflow_dst_hold_safe(struct dst_entry *dst)
@@ -202,6 +245,14 @@ bool rflow_ct_has_helper(const struct nf_conn *ct)
 	return nf_ct_ext_exist(ct, NF_CT_EXT_HELPER);
 }
 
+/* What nf_flow_table_init() sets up besides the hash table and the GC: the flow block that
+ * hardware offload binds drivers' callbacks to. */
+void rflow_nf_flowtable_init_block(struct nf_flowtable *ft)
+{
+	INIT_LIST_HEAD(&ft->flow_block.cb_list);
+	init_rwsem(&ft->flow_block_lock);
+}
+
 u8 rflow_nft_genmask_next(const struct net *net)
 {
 	return nft_genmask_next(net);
@@ -227,7 +278,17 @@ int rflow_nla_put_string(struct sk_buff *skb, int attrtype, const char *str)
 	return nla_put_string(skb, attrtype, str);
 }
 
+void *rflow_net_generic(const struct net *net, unsigned int id)
+{
+	return net_generic(net, id);
+}
+
+void *rflow_seq_private(struct seq_file *seq)
+{
+	return seq->private;
+}
+
 struct net *rflow_seq_file_net(struct seq_file *seq)
 {
-	return seq_file_single_net(seq);
+	return seq_file_net(seq);
 }

@@ -8,6 +8,8 @@
 #define RFLOW_SHIM_H
 
 #include <linux/jiffies.h>
+#include <linux/netdevice.h>
+#include <linux/slab.h>
 #include <linux/skbuff.h>
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
@@ -34,9 +36,15 @@ enum {
 	RFLOW_PPPOE_SES_HLEN = PPPOE_SES_HLEN,
 };
 
+/* Allocation flags, as values bindgen can see. */
+enum {
+	RFLOW_GFP_ATOMIC = GFP_ATOMIC,
+};
+
 /* RCU and locking. */
 void rflow_rcu_read_lock(void);
 void rflow_rcu_read_unlock(void);
+void rflow_rcu_assert_reader(void);
 void rflow_spin_lock_init(spinlock_t *lock);
 void rflow_spin_lock_bh(spinlock_t *lock);
 void rflow_spin_unlock_bh(spinlock_t *lock);
@@ -55,9 +63,16 @@ bool rflow_skb_has_secpath(const struct sk_buff *skb);
 void rflow_skb_orphan(struct sk_buff *skb);
 int rflow_dst_output(struct net *net, struct sk_buff *skb);
 
+/* Memory: the allocation points fault injection (fail_function) can fail. */
+struct kmem_cache *rflow_kmem_cache_create(const char *name, unsigned int size,
+					   unsigned int align);
+void *rflow_cache_alloc(struct kmem_cache *cache, gfp_t gfp);
+void *rflow_buckets_alloc(size_t n);
+void rflow_buckets_free(void *buckets);
+
 /* Devices. */
-void rflow_dev_hold(struct net_device *dev);
-void rflow_dev_put(struct net_device *dev);
+void rflow_netdev_hold(struct net_device *dev, netdevice_tracker *tracker, gfp_t gfp);
+void rflow_netdev_put(struct net_device *dev, netdevice_tracker *tracker);
 int rflow_dev_hard_header(struct sk_buff *skb, struct net_device *dev, unsigned short type,
 			  const void *daddr, const void *saddr, unsigned int len);
 int rflow_dev_queue_xmit(struct sk_buff *skb);
@@ -67,6 +82,7 @@ struct neighbour *rflow_dst_neigh_lookup(const struct dst_entry *dst, const void
 u8 rflow_neigh_read(struct neighbour *n, u8 *ha);
 void rflow_neigh_release(struct neighbour *n);
 struct dst_entry *rflow_dst_check(struct dst_entry *dst, u32 cookie);
+void rflow_dst_hold(struct dst_entry *dst);
 bool rflow_dst_hold_safe(struct dst_entry *dst);
 bool rflow_dst_has_xfrm(const struct dst_entry *dst);
 unsigned int rflow_ip_dst_mtu_forward(const struct dst_entry *dst);
@@ -83,13 +99,17 @@ void rflow_ct_put(struct nf_conn *ct);
 bool rflow_ct_has_helper(const struct nf_conn *ct);
 
 /* nf_tables. */
+struct nf_flowtable;
+void rflow_nf_flowtable_init_block(struct nf_flowtable *ft);
 u8 rflow_nft_genmask_next(const struct net *net);
 bool rflow_nft_use_inc(u32 *use);
 void rflow_nft_use_dec(u32 *use);
 void rflow_nft_use_inc_restore(u32 *use);
 int rflow_nla_put_string(struct sk_buff *skb, int attrtype, const char *str);
 
-/* procfs. */
+/* Namespaces, procfs. */
+void *rflow_net_generic(const struct net *net, unsigned int id);
 struct net *rflow_seq_file_net(struct seq_file *seq);
+void *rflow_seq_private(struct seq_file *seq);
 
 #endif /* RFLOW_SHIM_H */

@@ -1,41 +1,50 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Flow tables (the flowtable core): per-flowtable state, the flow lifecycle, teardown and garbage collection.
+//! Flow tables (the flowtable core): per-flowtable state, the flow lifecycle, teardown, garbage
+//! collection, and the per-namespace registry of flowtables.
 //!
 //! Rust counterpart of [`net/netfilter/nf_flow_table_core.c`](srctree/net/netfilter/nf_flow_table_core.c).
-//! A [`FlowTable`] is rflow's state for one nft flowtable: it is created by the flowtable type's
-//! `init` callback, found from the C `struct nf_flowtable` through a private slot, and destroyed
-//! by `free`.
+//! A [`FlowTable`] is rflow's state for one nft flowtable: built by the flowtable type's `init`
+//! (see [`crate::sys::nft::flowtable`], which owns it), listed in its namespace's [`NetState`],
+//! and torn down by `free`.
 
 mod flow;
-mod table;
 
-pub(crate) use flow::{allocated, Flow, FlowDir};
+pub(crate) use flow::{allocated, Flow, FlowDir, FLOWS};
 
 use crate::bindings;
+use crate::ip;
 use crate::path::Xmit;
-use crate::pure::tuple::{IPPROTO_TCP, IPPROTO_UDP};
+use crate::pure::{
+    flow_state::{gc_step, GcAction, GcView},
+    hash::SipKey,
+    rcu_table::Sizing,
+    timeout::{self, tcp},
+    tuple::{FlowKey, IPPROTO_TCP, IPPROTO_UDP},
+};
 use crate::sys::{
     conntrack::{Conn, Status},
-    net,
-    netdev::NetDevice,
-    nft::NfFlowtable,
+    net::Net,
+    netdev::{NetDevice, NetdevEvent, NetdevNotify},
+    nft::{
+        flowtable::{BlockCommand, Family, FlowtableOps, Registry},
+        HookState, NfFlowtable, Verdict,
+    },
+    pernet::{PernetData, PernetId},
     rcu::ReadSection,
+    rcu_index::{Index, Indexed},
+    skb::HookSkb,
+    slab::Owned,
     time,
-    work::DelayedWork,
 };
-use core::{
-    ptr::{self, NonNull},
-    sync::atomic::{AtomicPtr, AtomicU64, Ordering},
-};
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{new_mutex, prelude::*, sync::Mutex};
-use table::Table;
 
 /// Totals over all flow tables and namespaces since the module was loaded: flows created, and
 /// the fast-path packets and bytes of removed flows by transmit method. They are folded in when
 /// a flow is removed, so the packet path pays nothing for them; they show which code forwarded
 /// what even after the namespaces of a test are gone.
-pub(crate) struct Totals {
+struct Totals {
     created: AtomicU64,
     packets: [AtomicU64; 3],
     bytes: [AtomicU64; 3],
@@ -66,7 +75,7 @@ pub(crate) fn totals() -> (u64, [u64; 3], [u64; 3]) {
     )
 }
 
-/// Counters of a flow table, as procfs shows them.
+/// Counters of a flow table that cost nothing to read (no walk of its flows).
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Stats {
     /// Flows in the table now.
@@ -75,238 +84,232 @@ pub(crate) struct Stats {
     pub(crate) created: u64,
     /// Flows removed (expired, torn down or flushed).
     pub(crate) removed: u64,
-    /// Packets forwarded by the fast path, live and removed flows.
-    pub(crate) packets: u64,
-    /// Bytes forwarded by the fast path, live and removed flows.
-    pub(crate) bytes: u64,
+    /// Packets forwarded by the fast path for flows since removed.
+    pub(crate) removed_packets: u64,
+    /// Bytes forwarded by the fast path for flows since removed.
+    pub(crate) removed_bytes: u64,
     /// Size of the bucket array.
     pub(crate) buckets: u64,
+    /// Times the bucket array grew.
+    pub(crate) grown: u64,
+    /// Times it shrank.
+    pub(crate) shrunk: u64,
+    /// Resizes that could not allocate the new array (the table kept the old one).
+    pub(crate) resize_failed: u64,
 }
+
+/// Bucket array sizes: 64 buckets at first, at most 2^20 (8 MiB of heads), beyond which chains
+/// just get longer.
+const SIZING: Sizing = Sizing {
+    min: 64,
+    max: 1 << 20,
+};
 
 /// rflow's state for one nft flowtable.
 ///
-/// # Invariants
-///
-/// `nf` is the flowtable this state belongs to; the state is created in its `init` and
-/// destroyed in its `free`, so `nf` is valid for the whole life of the value. The flowtable's
-/// GC work item is initialised and runs [`gc_work`].
+/// Lock order: `gc` serialises GC passes (the worker, the netdevice notifier, shutdown); the
+/// index's own locks nest inside it.
 #[pin_data]
 pub(crate) struct FlowTable {
-    nf: NonNull<bindings::nf_flowtable>,
     #[pin]
-    table: Table,
+    index: Index<Flow>,
+    secret: SipKey,
+    #[pin]
+    gc: Mutex<()>,
     created: AtomicU64,
     removed: AtomicU64,
-    /// Fast-path counters of removed flows.
-    retired_packets: AtomicU64,
-    retired_bytes: AtomicU64,
+    removed_packets: AtomicU64,
+    removed_bytes: AtomicU64,
+    grown: AtomicU64,
+    shrunk: AtomicU64,
+    resize_failed: AtomicU64,
 }
 
-// SAFETY: `nf` is only used through `NfFlowtable`, whose methods are safe from any context; the
-// rest is atomics and the internally synchronised table.
-unsafe impl Send for FlowTable {}
-// SAFETY: As above.
-unsafe impl Sync for FlowTable {}
-
 impl FlowTable {
-    /// Creates rflow's state for a new flowtable (`nf_flow_table_init()`).
-    pub(crate) fn init(nf: &NfFlowtable) -> Result {
-        let ft = KBox::pin_init(
-            try_pin_init!(FlowTable {
-                nf: NonNull::from(nf).cast(),
-                table <- Table::new(),
-                created: AtomicU64::new(0),
-                removed: AtomicU64::new(0),
-                retired_packets: AtomicU64::new(0),
-                retired_bytes: AtomicU64::new(0),
-            }? Error),
-            GFP_KERNEL,
-        )?;
-        // SAFETY: The state is never moved out of its allocation: only pointers to it are used
-        // until `free` rebuilds the box to drop it.
-        let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(ft) });
-        if let Err(e) = Registry::get().add(raw) {
-            // SAFETY: `raw` came from `KBox::into_raw` just above and was published nowhere.
-            drop(unsafe { KBox::from_raw(raw) });
-            return Err(e);
-        }
-        // SAFETY: nf_tables calls `init` before any hook or expression can see the flowtable.
-        unsafe { nf.set_private(raw.cast()) };
-        // SAFETY: The work item is idle (the flowtable is new) and lives until `free`.
-        let gc = unsafe { DelayedWork::init(nf.gc_work(), gc_work) };
-        gc.queue(time::HZ);
-        Ok(())
-    }
-
-    /// Returns rflow's state of a flowtable.
-    ///
-    /// # Safety
-    ///
-    /// `nf` must be a flowtable of one of rflow's types, between its `init` and `free`.
-    #[inline(always)]
-    pub(crate) unsafe fn from_nf(nf: &NfFlowtable) -> &FlowTable {
-        // SAFETY: `init` stored a valid `FlowTable` that lives until `free` (function contract).
-        unsafe { &*nf.private().cast::<FlowTable>() }
-    }
-
-    /// Destroys rflow's state of a flowtable, tearing down every flow (`nf_flow_table_free()`).
-    ///
-    /// # Safety
-    ///
-    /// `nf` must be a flowtable of one of rflow's types whose `init` succeeded, with no hook or
-    /// expression able to reach it any more (nf_tables guarantees that before `free`).
-    pub(crate) unsafe fn free(nf: &NfFlowtable) {
-        let raw = nf.private().cast::<FlowTable>();
-        if raw.is_null() {
-            return;
-        }
-        Registry::get().remove(raw);
-        // SAFETY: Valid until dropped below (function contract).
-        let ft = unsafe { &*raw };
-        ft.gc().cancel_sync();
-        ft.table.for_each(teardown);
-        ft.gc_run();
-        // SAFETY: Nothing can reach the flowtable any more (function contract).
-        unsafe { nf.set_private(ptr::null_mut()) };
-        // SAFETY: `raw` came from `KBox::into_raw` in `init`; all references are gone.
-        drop(unsafe { KBox::from_raw(raw) });
-    }
-
-    /// Returns the C flowtable.
-    #[inline(always)]
-    pub(crate) fn nf(&self) -> &NfFlowtable {
-        // SAFETY: Valid for the whole life of `self` (type invariant).
-        unsafe { NfFlowtable::from_raw(self.nf.as_ptr()) }
-    }
-
-    fn gc(&self) -> DelayedWork {
-        // SAFETY: Initialised in `init`, alive as long as the flowtable (type invariant).
-        unsafe { DelayedWork::from_raw(self.nf().gc_work()) }
-    }
-
-    /// Looks up the flow direction a packet with key `key` belongs to (`flow_offload_lookup()`).
-    ///
-    /// Flows being torn down, or whose conntrack entry is dying, are not returned.
+    /// Looks up the flow a packet with key `key` belongs to, and the direction it matched
+    /// (`flow_offload_lookup()`). Flows being torn down, or whose conntrack entry is dying, are
+    /// not returned.
     #[inline(always)]
     pub(crate) fn lookup<'a>(
         &'a self,
         rcu: &'a ReadSection,
-        key: &crate::pure::tuple::FlowKey,
-    ) -> Option<&'a FlowDir> {
-        let d = self.table.lookup(rcu, key)?;
-        let flow = d.flow();
+        key: &FlowKey,
+    ) -> Option<(&'a Indexed<Flow>, usize)> {
+        let hash = crate::pure::hash::hash_key(&self.secret, key);
+        let (flow, slot) = self.index.lookup(rcu, hash, key)?;
         if flow.is_teardown() || flow.ct().is_dying() {
             return None;
         }
-        Some(d)
+        Some((flow, slot))
     }
 
     /// Returns the hash secret new flows must be built with.
-    pub(crate) fn secret(&self) -> &crate::pure::hash::SipKey {
-        self.table.secret()
+    pub(crate) fn secret(&self) -> &SipKey {
+        &self.secret
     }
 
     /// Adds a flow to the table (`flow_offload_add()`); fails if one of its keys is taken.
-    pub(crate) fn add(&self, rcu: &ReadSection, flow: KBox<Flow>) -> Result {
-        let raw = KBox::into_raw(flow);
-        // SAFETY: `raw` is a fresh allocation, linked nowhere; once linked it stays allocated
-        // until `remove` frees it after a grace period.
-        if unsafe { self.table.insert(&*raw) }.is_err() {
-            // SAFETY: Not linked, so never visible to anyone else: free it at once.
-            drop(unsafe { KBox::from_raw(raw) });
-            return Err(EEXIST);
-        }
+    pub(crate) fn add(
+        &self,
+        rcu: &ReadSection,
+        nf: &NfFlowtable,
+        flow: Owned<Indexed<Flow>>,
+    ) -> Result {
+        // Conntrack no longer sees the packets: keep the entry alive while the flow lives. Done
+        // before publishing, while the flow is still ours alone.
+        let ct = flow.ct();
+        ct.refresh(time::CT_DAY);
+        self.index.insert(flow).map_err(|_| EEXIST)?;
         self.created.fetch_add(1, Ordering::Relaxed);
         TOTALS.created.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: Linked above; only the GC frees it, and not before this read-side section
-        // (the caller's) ends.
-        let flow = unsafe { &*raw };
-        // Conntrack no longer sees the packets: keep the entry alive while the flow lives.
-        flow.ct().refresh(time::CT_DAY);
-        if self.table.overloaded(rcu) {
-            self.gc().kick(0);
+        if self.index.overloaded(rcu) {
+            nf.gc().kick(0);
         }
         Ok(())
     }
 
     /// Unlinks a flow and frees it after a grace period (`flow_offload_del()`).
-    fn remove(&self, flow: &Flow) {
-        self.table.remove(flow);
-        self.removed.fetch_add(1, Ordering::Relaxed);
+    fn remove(&self, flow: &Indexed<Flow>) {
         for d in flow.dirs() {
             let (packets, bytes) = (
                 d.packets.load(Ordering::Relaxed),
                 d.bytes.load(Ordering::Relaxed),
             );
-            self.retired_packets.fetch_add(packets, Ordering::Relaxed);
-            self.retired_bytes.fetch_add(bytes, Ordering::Relaxed);
+            self.removed_packets.fetch_add(packets, Ordering::Relaxed);
+            self.removed_bytes.fetch_add(bytes, Ordering::Relaxed);
             let i = xmit_index(&d.route.xmit);
             TOTALS.packets[i].fetch_add(packets, Ordering::Relaxed);
             TOTALS.bytes[i].fetch_add(bytes, Ordering::Relaxed);
         }
-        // SAFETY: Every flow in the table came from `KBox::into_raw` in `add`; it was just
-        // unlinked, so new readers cannot find it, and the table is the only owner.
-        unsafe { Flow::free_rcu(ptr::from_ref(flow).cast_mut()) };
+        self.removed.fetch_add(1, Ordering::Relaxed);
+        self.index.remove(flow);
     }
 
     /// One GC pass (`nf_flow_table_gc_run()`), then a resize if the load calls for one.
-    fn gc_run(&self) {
-        self.table.for_each(|flow| self.gc_step(flow));
-        self.table.resize();
+    fn gc_pass(&self) {
+        let _serial = self.gc.lock();
+        self.index.for_each(|flow| self.gc_step(flow));
+        match self.index.resize() {
+            Ok(Some((from, to))) if to > from => self.grown.fetch_add(1, Ordering::Relaxed),
+            Ok(Some(_)) => self.shrunk.fetch_add(1, Ordering::Relaxed),
+            Ok(None) => 0,
+            // The current array stays; the next pass tries again.
+            Err(_) => self.resize_failed.fetch_add(1, Ordering::Relaxed),
+        };
     }
 
-    /// GC of one flow (`nf_flow_offload_gc_step()` without hardware offload).
-    fn gc_step(&self, flow: &Flow) {
-        let mut torn_down = flow.is_teardown();
-        if flow.expires_in() <= 0 || flow.ct().is_dying() {
+    /// GC of one flow (`nf_flow_offload_gc_step()`).
+    fn gc_step(&self, flow: &Indexed<Flow>) {
+        let ct = flow.ct();
+        let step = gc_step(GcView {
+            state: flow.state(),
+            expired: flow.expires_in() <= 0,
+            ct_dying: ct.is_dying(),
+            tcp_established: ct.l4proto() == IPPROTO_TCP && ct.tcp_state() == tcp::ESTABLISHED,
+        });
+        if step.teardown {
             teardown(flow);
-            torn_down = true;
-        } else if !torn_down {
-            extend_ct_timeout(flow.ct());
         }
-        if torn_down {
-            self.remove(flow);
+        if step.extend_ct {
+            extend_ct_timeout(ct);
+        }
+        match step.action {
+            GcAction::Remove => self.remove(flow),
+            // No flow is offered to hardware yet, so none reaches a hardware state.
+            GcAction::Keep | GcAction::HwDelete | GcAction::WaitHw | GcAction::HwStats => {}
         }
     }
 
-    /// Calls `f` on every flow.
-    pub(crate) fn for_each_flow(&self, f: impl FnMut(&Flow)) {
-        self.table.for_each(f);
+    /// Tears down the flows that enter or leave through `dev` and frees them at once
+    /// (`nf_flow_table_cleanup()`), so that a device being unregistered gets its references back.
+    fn cleanup_device(&self, dev: &NetDevice) {
+        let ifindex = dev.ifindex();
+        self.index.for_each(|flow| {
+            if flow.uses_device(ifindex) {
+                teardown(flow);
+            }
+        });
+        self.gc_pass();
+    }
+
+    /// Returns the flow index, for listings.
+    pub(crate) fn index(&self) -> &Index<Flow> {
+        &self.index
     }
 
     /// Returns the table's counters.
-    pub(crate) fn stats(&self) -> Stats {
-        let mut s = Stats {
-            flows: self.table.flows() as u64,
+    pub(crate) fn stats(&self, rcu: &ReadSection) -> Stats {
+        Stats {
+            flows: self.index.objects() as u64,
             created: self.created.load(Ordering::Relaxed),
             removed: self.removed.load(Ordering::Relaxed),
-            packets: self.retired_packets.load(Ordering::Relaxed),
-            bytes: self.retired_bytes.load(Ordering::Relaxed),
-            buckets: self.table.buckets() as u64,
-        };
-        self.table.for_each(|flow| {
-            for d in flow.dirs() {
-                s.packets = s.packets.wrapping_add(d.packets.load(Ordering::Relaxed));
-                s.bytes = s.bytes.wrapping_add(d.bytes.load(Ordering::Relaxed));
-            }
-        });
-        s
+            removed_packets: self.removed_packets.load(Ordering::Relaxed),
+            removed_bytes: self.removed_bytes.load(Ordering::Relaxed),
+            buckets: self.index.buckets(rcu) as u64,
+            grown: self.grown.load(Ordering::Relaxed),
+            shrunk: self.shrunk.load(Ordering::Relaxed),
+            resize_failed: self.resize_failed.load(Ordering::Relaxed),
+        }
     }
 }
 
-/// The GC work function, run every second on each flowtable (`nf_flow_offload_work_gc()`).
-///
-/// # Safety
-///
-/// Only called by the workqueue for the `gc_work` that [`FlowTable::init`] set up.
-unsafe extern "C" fn gc_work(work: *mut bindings::work_struct) {
-    // SAFETY: Only `FlowTable::init` sets this function on the `gc_work` of one of rflow's
-    // flowtables, and `free` cancels it before the flowtable goes.
-    let nf = unsafe { NfFlowtable::from_gc_work(work) };
-    // SAFETY: As above: the flowtable is between `init` and `free`.
-    let ft = unsafe { FlowTable::from_nf(nf) };
-    ft.gc_run();
-    ft.gc().queue(time::HZ);
+impl FlowtableOps for FlowTable {
+    /// `nf_flow_table_init()`.
+    fn new(_nf: &NfFlowtable) -> impl PinInit<Self, Error> {
+        try_pin_init!(FlowTable {
+            index <- Index::new(SIZING),
+            secret: crate::sys::random::sip_key(),
+            gc <- new_mutex!(()),
+            created: AtomicU64::new(0),
+            removed: AtomicU64::new(0),
+            removed_packets: AtomicU64::new(0),
+            removed_bytes: AtomicU64::new(0),
+            grown: AtomicU64::new(0),
+            shrunk: AtomicU64::new(0),
+            resize_failed: AtomicU64::new(0),
+        }? Error)
+    }
+
+    fn registry(net: &Net) -> Option<&Registry<Self>> {
+        NetState::of(net).map(|s| &s.tables)
+    }
+
+    fn setup(&self, nf: &NfFlowtable, dev: &NetDevice, cmd: BlockCommand) -> Result {
+        if cmd == BlockCommand::Bind && nf.flags() & bindings::NFT_FLOWTABLE_HW_OFFLOAD != 0 {
+            // Hardware offload is not implemented yet: refuse rather than silently stay in
+            // software, as C does for a device without `ndo_setup_tc`.
+            pr_warn!(
+                "rflow: flowtable flag 'offload' is not supported yet (device ifindex {})\n",
+                dev.ifindex()
+            );
+            return Err(crate::sys::errno::eopnotsupp());
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn hook(
+        &self,
+        nf: &NfFlowtable,
+        skb: HookSkb<'_>,
+        state: &HookState,
+        family: Family,
+    ) -> Verdict {
+        ip::hook(self, nf, skb, state, family)
+    }
+
+    /// `nf_flow_offload_work_gc()`: every second.
+    fn gc(&self, _nf: &NfFlowtable) -> u32 {
+        self.gc_pass();
+        time::HZ
+    }
+
+    /// `nf_flow_table_free()`: tears every flow down, hands the connections back and frees
+    /// the flows.
+    fn shutdown(&self, _nf: &NfFlowtable) {
+        self.index.for_each(|flow| teardown(flow));
+        self.gc_pass();
+    }
 }
 
 /// Stops fast-path forwarding of a flow and gives the connection back to conntrack
@@ -330,59 +333,40 @@ fn fixup_ct(flow: &Flow) {
     let ct = flow.ct();
     let net = ct.net();
     let expired = flow.expires_in() <= 0;
-    let (timeout, offload, closing) = match ct.l4proto() {
+    let (state_timeout, flow_timeout, closing) = match ct.l4proto() {
         IPPROTO_TCP if flow.is_closing() => {
-            ct.reset_tcp_window(Some(bindings::TCP_CONNTRACK_CLOSE as u8));
-            let close = net.tcp_timeout(bindings::TCP_CONNTRACK_CLOSE as u8);
-            (close, 0, true)
+            ct.reset_tcp_window(Some(tcp::CLOSE));
+            (net.tcp_timeout(tcp::CLOSE), 0, true)
         }
         IPPROTO_TCP => {
             ct.reset_tcp_window(None);
             (
                 net.tcp_timeout(ct.tcp_state()),
-                net.tcp_offload_timeout(),
+                flow.offload_timeout(),
                 false,
             )
         }
         IPPROTO_UDP => (
             net.udp_timeout(ct.test(Status::SeenReply)),
-            net.udp_offload_timeout(),
+            flow.offload_timeout(),
             false,
         ),
         _ => return,
     };
-    let mut timeout = i64::from(timeout);
-    if expired {
-        timeout -= i64::from(offload);
-    }
-    let timeout = timeout.max(0);
-    if closing || i64::from(time::until(ct.timeout().load(Ordering::Relaxed))) > timeout {
-        // `timeout` is within the u32 it came from.
-        ct.refresh(timeout as u32);
-    }
-}
-
-/// Conntrack timeout of an offloaded TCP connection in state `state`, in jiffies
-/// (`nf_flow_table_tcp_timeout()`); 0 leaves the timeout alone.
-fn offloaded_tcp_timeout(state: u8) -> u32 {
-    match u32::from(state) {
-        bindings::TCP_CONNTRACK_ESTABLISHED => time::CT_DAY,
-        bindings::TCP_CONNTRACK_FIN_WAIT
-        | bindings::TCP_CONNTRACK_CLOSE_WAIT
-        | bindings::TCP_CONNTRACK_LAST_ACK
-        | bindings::TCP_CONNTRACK_TIME_WAIT => 5 * 60 * time::HZ,
-        _ => 0,
+    let ct_left = timeout::until(ct.timeout().load(Ordering::Relaxed), time::now());
+    if let Some(t) =
+        timeout::restored_ct_timeout(state_timeout, flow_timeout, expired, ct_left, closing)
+    {
+        ct.refresh(t);
     }
 }
 
 /// Keeps the conntrack entry of a live flow from expiring (`nf_flow_table_extend_ct_timeout()`):
 /// conntrack sees no packets of it, so its timeout would run out while the flow is busy.
 fn extend_ct_timeout(ct: &Conn) {
-    let min: i32 = 5 * 60 * time::HZ as i32;
     let stamp = ct.timeout();
     let old = stamp.load(Ordering::Relaxed);
-    let expires = time::until(old);
-    if expires <= 0 || expires >= min {
+    if !timeout::ct_needs_extension(old, time::now(), time::HZ) {
         return;
     }
     // Without a reference the entry could be freed and reused under us.
@@ -391,11 +375,13 @@ fn extend_ct_timeout(ct: &Conn) {
     };
     if ct.test(Status::Confirmed) && ct.test(Status::Offload) {
         let extra = match ct.l4proto() {
-            IPPROTO_TCP => offloaded_tcp_timeout(ct.tcp_state()),
+            IPPROTO_TCP => {
+                timeout::offloaded_tcp_ct_timeout(ct.tcp_state(), time::HZ, time::CT_DAY)
+            }
             // UDP, and GRE, which 6.12.117's C code forgets (it warns and sets one jiffy).
-            _ => time::CT_DAY,
+            _ => Some(time::CT_DAY),
         };
-        if extra != 0 {
+        if let Some(extra) = extra {
             // Conntrack's own updates are authoritative: only replace the value we read.
             let _ = stamp.compare_exchange(
                 old,
@@ -407,98 +393,51 @@ fn extend_ct_timeout(ct: &Conn) {
     }
 }
 
-/// Tears down the flows that enter or leave through `dev` and flushes them out
-/// (`nf_flow_table_cleanup()`), when the device goes down or away.
-pub(crate) fn cleanup_device(dev: &NetDevice) {
-    let ifindex = dev.ifindex() as u32;
-    Registry::get().for_each(|ft| {
-        ft.table.for_each(|flow| {
-            let uses_dev = flow.dirs().iter().any(|d| d.tuple.iif == ifindex);
-            if uses_dev && net::same(flow.ct().net(), dev.net()) {
-                teardown(flow);
-            }
-        });
-        ft.gc().flush();
-    });
-}
-
-/// A flow table pointer held in the registry.
-struct TablePtr(NonNull<FlowTable>);
-
-// SAFETY: The registry only hands out `&FlowTable`, which is `Sync`.
-unsafe impl Send for TablePtr {}
-
-/// All flow tables, for the netdev notifier and procfs (`flowtables` in the C core).
-///
-/// # Invariants
-///
-/// Every pointer in `tables` is a live [`FlowTable`]: `FlowTable::init` adds it and
-/// `FlowTable::free` removes it before destroying the table.
-#[pin_data(PinnedDrop)]
-pub(crate) struct Registry {
+/// rflow's state in each network namespace: its flowtables.
+#[pin_data]
+pub(crate) struct NetState {
     #[pin]
-    tables: Mutex<KVec<TablePtr>>,
+    tables: Registry<FlowTable>,
 }
 
-/// The registry, published by [`Registry::publish`] while the module is loaded.
-static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(ptr::null_mut());
+static NET_STATE_ID: PernetId = PernetId::new();
 
-impl Registry {
-    /// Creates the registry and makes it the one [`Registry::get`] returns until dropped.
-    pub(crate) fn publish() -> Result<Pin<KBox<Registry>>> {
-        let reg = KBox::pin_init(
-            pin_init!(Registry {
-                tables <- new_mutex!(KVec::new()),
-            }),
-            GFP_KERNEL,
-        )?;
-        REGISTRY.store(ptr::from_ref(&*reg).cast_mut(), Ordering::Release);
-        Ok(reg)
-    }
-
-    /// Returns the registry.
-    fn get() -> &'static Registry {
-        // SAFETY: Published before any flowtable type is registered and unpublished after they
-        // are all unregistered (module init and exit), so every caller (a type callback, the
-        // notifier, procfs) runs while it is published.
-        unsafe { &*REGISTRY.load(Ordering::Acquire) }
-    }
-
-    fn add(&self, ft: *mut FlowTable) -> Result {
-        let ft = NonNull::new(ft).ok_or(EINVAL)?;
-        self.tables.lock().push(TablePtr(ft), GFP_KERNEL)?;
-        Ok(())
-    }
-
-    fn remove(&self, ft: *mut FlowTable) {
-        let mut tables = self.tables.lock();
-        if let Some(i) = tables.iter().position(|t| t.0.as_ptr() == ft) {
-            let last = tables.len() - 1;
-            tables.as_mut_slice().swap(i, last);
-            // SAFETY: `last` is in bounds, and the element there is now the one removed.
-            unsafe { tables.set_len(last) };
-        }
-    }
-
-    /// Calls `f` on every flow table, with the registry locked.
-    pub(crate) fn for_each(&self, mut f: impl FnMut(&FlowTable)) {
-        let tables = self.tables.lock();
-        for t in tables.iter() {
-            // SAFETY: Registered tables are live while in the registry (type invariant), and
-            // removal waits for the lock we hold.
-            f(unsafe { t.0.as_ref() });
-        }
-    }
-
-    /// Calls `f` on every flow table (see [`Registry::for_each`]).
-    pub(crate) fn each(f: impl FnMut(&FlowTable)) {
-        Self::get().for_each(f);
+impl NetState {
+    /// Returns the flowtables of the namespace.
+    pub(crate) fn tables(&self) -> &Registry<FlowTable> {
+        &self.tables
     }
 }
 
-#[pinned_drop]
-impl PinnedDrop for Registry {
-    fn drop(self: Pin<&mut Self>) {
-        REGISTRY.store(ptr::null_mut(), Ordering::Release);
+impl PernetData for NetState {
+    fn id() -> &'static PernetId {
+        &NET_STATE_ID
+    }
+
+    fn init(net: &Net) -> impl PinInit<Self, Error> {
+        try_pin_init!(NetState {
+            tables <- Registry::new(),
+        }? Error)
+        .pin_chain(move |_| crate::procfs::create(net))
+    }
+
+    fn exit(&self, net: &Net) {
+        crate::procfs::remove(net);
+    }
+}
+
+/// The netdevice notifier of `nft_flow_offload.c`: tears down the flows of a device that goes
+/// down or away.
+pub(crate) struct DeviceEvents;
+
+impl NetdevNotify for DeviceEvents {
+    fn event(_event: NetdevEvent, dev: &NetDevice) {
+        // Only this namespace's flowtables can hold flows through the device.
+        let Some(state) = NetState::of(dev.net()) else {
+            return;
+        };
+        state
+            .tables
+            .for_each_locked(|m| m.state.cleanup_device(dev));
     }
 }

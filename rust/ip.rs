@@ -19,44 +19,12 @@ use crate::pure::{
     parse::{self, TCP_FIN, TCP_RST, TCP_SYN},
     tuple::{Encap, ENCAP_MAX, IPPROTO_TCP, NFPROTO_IPV4, NFPROTO_IPV6},
 };
+pub(crate) use crate::sys::nft::{flowtable::Family, Verdict};
 use crate::sys::{
-    nft::HookState,
+    nft::{HookState, NfFlowtable},
     rcu::ReadSection,
     skb::{HookSkb, NeighTable, CHECKSUM_COMPLETE, CHECKSUM_NONE, CHECKSUM_PARTIAL},
 };
-
-/// A netfilter verdict.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Verdict {
-    /// Continue on the classic path.
-    Accept,
-    /// Drop the packet (only when it cannot be made writable: memory pressure).
-    Drop,
-    /// The fast path transmitted the packet.
-    Stolen,
-}
-
-impl Verdict {
-    /// Returns the `NF_*` value netfilter expects.
-    pub(crate) fn to_nf(self) -> u32 {
-        match self {
-            Verdict::Accept => bindings::NF_ACCEPT,
-            Verdict::Drop => bindings::NF_DROP,
-            Verdict::Stolen => bindings::NF_STOLEN,
-        }
-    }
-}
-
-/// Which packets a flowtable type's hook looks at.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Family {
-    /// IPv4 only (`nf_flow_offload_ip_hook()`).
-    Ipv4,
-    /// IPv6 only (`nf_flow_offload_ipv6_hook()`).
-    Ipv6,
-    /// Both (`nf_flow_offload_inet_hook()`).
-    Inet,
-}
 
 /// What comes before the IP header of an ingress packet.
 struct Link {
@@ -124,18 +92,25 @@ fn link(skb: &mut HookSkb<'_>, family: Family) -> Option<Link> {
 #[inline(always)]
 pub(crate) fn hook(
     ft: &FlowTable,
+    nf: &NfFlowtable,
     mut skb: HookSkb<'_>,
     state: &HookState,
     family: Family,
 ) -> Verdict {
     match link(&mut skb, family) {
-        Some(link) => forward(ft, skb, state, &link),
+        Some(link) => forward(ft, nf, skb, state, &link),
         None => Verdict::Accept,
     }
 }
 
 #[inline(always)]
-fn forward(ft: &FlowTable, mut skb: HookSkb<'_>, state: &HookState, link: &Link) -> Verdict {
+fn forward(
+    ft: &FlowTable,
+    nf: &NfFlowtable,
+    mut skb: HookSkb<'_>,
+    state: &HookState,
+    link: &Link,
+) -> Verdict {
     // Validate the headers, pulling exactly what each step needs into the linear area.
     let off = link.offset;
     let l3_hlen = if link.l3proto == NFPROTO_IPV4 {
@@ -168,10 +143,10 @@ fn forward(ft: &FlowTable, mut skb: HookSkb<'_>, state: &HookState, link: &Link)
     // SAFETY: Netfilter runs hooks inside an RCU read-side critical section
     // (`nf_hook_slow()` under `rcu_read_lock()`), for the whole call.
     let rcu = unsafe { ReadSection::assume() };
-    let Some(fdir) = ft.lookup(rcu, &key) else {
+    let Some((flow, slot)) = ft.lookup(rcu, &key) else {
         return Verdict::Accept;
     };
-    let flow = fdir.flow();
+    let fdir = flow.dir(slot);
     let route = &fdir.route;
 
     // Too big for the path: the stack fragments it or sends "packet too big".
@@ -218,7 +193,7 @@ fn forward(ft: &FlowTable, mut skb: HookSkb<'_>, state: &HookState, link: &Link)
     flow.refresh();
     skb.clear_tstamp();
     let pkt_len = skb.len();
-    if ft.nf().flags() & bindings::NFT_FLOWTABLE_COUNTER != 0 {
+    if nf.flags() & bindings::NFT_FLOWTABLE_COUNTER != 0 {
         flow.ct().account(fdir.dir(), pkt_len);
     }
     fdir.account(pkt_len);

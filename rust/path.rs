@@ -13,13 +13,14 @@ use crate::pure::{
     tuple::{Dir, Encap, ENCAP_MAX, NFPROTO_IPV4, NFPROTO_IPV6},
 };
 use crate::sys::{
+    alloc::Gfp,
     conntrack::Conn,
-    dst::{Dst, DstRef},
+    dst::{Dst, RouteFamily, RouteQuery},
     netdev::NetDeviceRef,
     nft::{NfFlowtable, PktInfo},
+    rcu::ReadSection,
 };
-use core::ptr::NonNull;
-use kernel::prelude::*;
+use kernel::{prelude::*, types::ARef};
 
 /// How packets of a flow direction are transmitted (`enum flow_offload_xmit_type`).
 pub(crate) enum Xmit {
@@ -34,7 +35,8 @@ pub(crate) enum Xmit {
 
 /// Where a directly transmitted flow direction goes.
 pub(crate) struct Direct {
-    /// The device to transmit on (a reference held for the life of the flow).
+    /// The device to transmit on (a tracked reference held for the life of the flow; the
+    /// netdevice notifier tears the flow down when the device goes down or away).
     pub(crate) dev: NetDeviceRef,
     /// Source MAC address.
     pub(crate) h_source: Mac,
@@ -45,7 +47,7 @@ pub(crate) struct Direct {
 /// The route of one flow direction, as found at flow creation.
 pub(crate) struct DirRoute {
     /// The route packets of this direction leave by.
-    pub(crate) dst: DstRef,
+    pub(crate) dst: ARef<Dst>,
     /// How they are transmitted.
     pub(crate) xmit: Xmit,
     /// The device packets of this direction arrive on: the output device of the other
@@ -57,58 +59,44 @@ pub(crate) struct DirRoute {
 
 /// Looks up the routes of both directions of `ct`, for a packet of direction `dir`, and the
 /// layer 2 paths below them (`nft_flow_route()`). Returns them indexed by direction.
-pub(crate) fn route(nf: &NfFlowtable, pkt: &PktInfo, ct: &Conn, dir: Dir) -> Result<[DirRoute; 2]> {
+pub(crate) fn route(
+    rcu: &ReadSection,
+    nf: &NfFlowtable,
+    pkt: &PktInfo,
+    ct: &Conn,
+    dir: Dir,
+) -> Result<[DirRoute; 2]> {
     let skb = pkt.skb();
     let state = pkt.state();
     let this_dst = skb.dst().ok_or(ENOENT)?;
     let this_tuple = ct.tuple(dir);
     let other_tuple = ct.tuple(dir.other());
 
-    let mut fl = bindings::flowi::default();
     let pf = state.pf();
     let data = skb.data();
-    match pf {
-        NFPROTO_IPV4 => {
-            let tos = *data.get(1).ok_or(EINVAL)?;
-            let mut d = [0u8; 4];
-            let mut s = [0u8; 4];
-            d.copy_from_slice(&this_tuple.src[..4]);
-            s.copy_from_slice(&other_tuple.src[..4]);
-            // SAFETY: `flowi` is a plain-data union; the `ip4` view is the one IPv4 routing reads.
-            let ip4 = unsafe { &mut fl.u.ip4 };
-            ip4.daddr = u32::from_ne_bytes(d);
-            ip4.saddr = u32::from_ne_bytes(s);
-            ip4.__fl_common.flowic_oif = state.in_dev().ifindex();
-            ip4.__fl_common.flowic_iif = this_dst.dev().ifindex();
-            ip4.__fl_common.flowic_tos = tos & bindings::INET_DSCP_MASK as u8;
-            ip4.__fl_common.flowic_mark = skb.mark();
-            ip4.__fl_common.flowic_flags = bindings::FLOWI_FLAG_ANYSRC as u8;
-        }
-        NFPROTO_IPV6 => {
-            let word = data.get(..4).ok_or(EINVAL)?;
-            let flowinfo = u32::from_ne_bytes([word[0], word[1], word[2], word[3]]);
-            // SAFETY: `flowi` is a plain-data union; the `ip6` view is the one IPv6 routing reads.
-            let ip6 = unsafe { &mut fl.u.ip6 };
-            ip6.daddr.in6_u.u6_addr8 = this_tuple.src;
-            ip6.saddr.in6_u.u6_addr8 = other_tuple.src;
-            ip6.__fl_common.flowic_oif = state.in_dev().ifindex();
-            ip6.__fl_common.flowic_iif = this_dst.dev().ifindex();
-            // `ip6_flowinfo()`: traffic class and flow label, network order.
-            ip6.flowlabel = flowinfo & 0x0fff_ffffu32.to_be();
-            ip6.__fl_common.flowic_mark = skb.mark();
-            ip6.__fl_common.flowic_flags = bindings::FLOWI_FLAG_ANYSRC as u8;
-        }
-        _ => return Err(EINVAL),
-    }
-
+    let query = RouteQuery {
+        daddr: this_tuple.src,
+        saddr: other_tuple.src,
+        oif: state.in_dev().ifindex(),
+        iif: this_dst.dev().ifindex(),
+        mark: skb.mark(),
+        family: match pf {
+            NFPROTO_IPV4 => RouteFamily::Ipv4 {
+                tos: *data.get(1).ok_or(EINVAL)? & bindings::INET_DSCP_MASK as u8,
+            },
+            NFPROTO_IPV6 => {
+                let word = data.get(..4).ok_or(EINVAL)?;
+                // `ip6_flowinfo()`: traffic class and flow label, network order.
+                let flowinfo = u32::from_ne_bytes([word[0], word[1], word[2], word[3]]);
+                RouteFamily::Ipv6 {
+                    flowlabel: flowinfo & 0x0fff_ffffu32.to_be(),
+                }
+            }
+            _ => return Err(EINVAL),
+        },
+    };
     let this_ref = this_dst.hold().ok_or(ENOENT)?;
-    let mut other: *mut bindings::dst_entry = core::ptr::null_mut();
-    // SAFETY: `fl` and `other` are valid locals; `nf_route` stores a counted reference in
-    // `other` on success.
-    unsafe { bindings::nf_route(state.net().as_ptr(), &mut other, &mut fl, false, pf.into()) };
-    let other = NonNull::new(other).ok_or(ENOENT)?;
-    // SAFETY: `nf_route` gave us a reference on `other`.
-    let other_ref = unsafe { DstRef::from_owned(other) };
+    let other_ref = query.lookup(state.net()).ok_or(ENOENT)?;
 
     let this = default_path(this_ref, &other_ref);
     let that = default_path(other_ref, &this.dst);
@@ -118,15 +106,15 @@ pub(crate) fn route(nf: &NfFlowtable, pkt: &PktInfo, ct: &Conn, dir: Dir) -> Res
         [that, this]
     };
     if routes.iter().all(|r| matches!(r.xmit, Xmit::Neigh)) {
-        l2_path(nf, ct, &mut routes, dir);
-        l2_path(nf, ct, &mut routes, dir.other());
+        l2_path(rcu, nf, ct, &mut routes, dir);
+        l2_path(rcu, nf, ct, &mut routes, dir.other());
     }
     Ok(routes)
 }
 
 /// The default forward path of one direction (`nft_default_forward_path()`): it leaves by
 /// `dst`, and arrives on the output device of the other direction's route.
-fn default_path(dst: DstRef, other: &Dst) -> DirRoute {
+fn default_path(dst: ARef<Dst>, other: &Dst) -> DirRoute {
     let xmit = if dst.has_xfrm() {
         Xmit::Xfrm
     } else {
@@ -143,7 +131,7 @@ fn default_path(dst: DstRef, other: &Dst) -> DirRoute {
 /// Refines the routes with the layer 2 path below the route of direction `dir`
 /// (`nft_dev_forward_path()`): the device and encapsulations packets of the other direction
 /// arrive with, and direct transmission when a bridge is on the path.
-fn l2_path(nf: &NfFlowtable, ct: &Conn, routes: &mut [DirRoute; 2], dir: Dir) {
+fn l2_path(rcu: &ReadSection, nf: &NfFlowtable, ct: &Conn, routes: &mut [DirRoute; 2], dir: Dir) {
     const STACK: usize = bindings::NET_DEVICE_PATH_STACK_MAX as usize;
     let route = &routes[dir.index()];
     let dev = route.dst.dev();
@@ -165,7 +153,7 @@ fn l2_path(nf: &NfFlowtable, ct: &Conn, routes: &mut [DirRoute; 2], dir: Dir) {
     let found = dev.forward_path(&ha, |entry, d| {
         if n < STACK {
             path[n] = entry;
-            devs[n] = Some(d.hold());
+            devs[n] = Some(d.hold(Gfp::Atomic));
             n += 1;
         }
     });
@@ -177,7 +165,7 @@ fn l2_path(nf: &NfFlowtable, ct: &Conn, routes: &mut [DirRoute; 2], dir: Dir) {
         return;
     };
     // Only a device of the flowtable has the hook that would see the other direction.
-    if !nf.has_device(indev as i32) {
+    if !nf.has_device(rcu, indev as i32) {
         return;
     }
     let other = &mut routes[dir.other().index()];

@@ -40,10 +40,15 @@ mod sys;
     reason = "the host library's API serves its tests and fuzzers too"
 )]
 mod pure {
+    pub(crate) mod admission;
     pub(crate) mod csum;
+    pub(crate) mod flow_state;
+    pub(crate) mod fmt;
     pub(crate) mod hash;
     pub(crate) mod l2path;
     pub(crate) mod parse;
+    pub(crate) mod rcu_table;
+    pub(crate) mod timeout;
     pub(crate) mod tuple;
 }
 
@@ -64,60 +69,32 @@ module! {
 /// The module: its registrations, dropped in reverse order of creation on unload.
 struct Rflow {
     // Fields drop in declaration order: the expression and the types go first, so that no new
-    // flowtable can appear while the rest is torn down.
-    _expr: Pin<KBox<expr::ExprType>>,
+    // flowtable can appear while the rest is torn down; the flow cache goes last, after waiting
+    // for the flows still queued for freeing after a grace period.
+    _expr: Pin<KBox<sys::nft::expr::ExprType<expr::FlowOffload>>>,
     _types: Pin<KBox<inet::Types>>,
-    _notifier: Pin<KBox<sys::netdev::Notifier>>,
-    _procfs: Pin<KBox<procfs::Procfs>>,
-    _registry: Pin<KBox<flowtable::Registry>>,
-    _barrier: RcuBarrier,
-}
-
-/// Waits, when dropped last on unload, for the flows freed with `call_rcu()`: their callback is
-/// module code.
-struct RcuBarrier;
-
-impl Drop for RcuBarrier {
-    fn drop(&mut self) {
-        sys::rcu::barrier();
-    }
+    _notifier: Pin<KBox<sys::netdev::Notifier<flowtable::DeviceEvents>>>,
+    _pernet: Pin<KBox<sys::pernet::Pernet<flowtable::NetState>>>,
+    _flows: sys::global::Published<sys::slab::Cache<sys::rcu_index::Indexed<flowtable::Flow>>>,
 }
 
 impl kernel::Module for Rflow {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let registry = flowtable::Registry::publish()?;
-        let procfs = procfs::Procfs::register()?;
-        let notifier = sys::netdev::Notifier::register(Some(netdev_event))?;
-        let types = inet::Types::register(module)?;
-        let expr = expr::ExprType::register(module)?;
+        let flows = flowtable::FLOWS.publish(KBox::new(
+            sys::slab::Cache::new(c"rflow_flow")?,
+            GFP_KERNEL,
+        )?)?;
+        let pernet = sys::pernet::Pernet::register()?;
+        let notifier = sys::netdev::Notifier::register()?;
+        let types = inet::register(module)?;
+        let expr = sys::nft::expr::ExprType::register(module)?;
         pr_info!("flowtable types ip, ip6, inet and expression flow_offload registered\n");
         Ok(Rflow {
             _expr: expr,
             _types: types,
             _notifier: notifier,
-            _procfs: procfs,
-            _registry: registry,
-            _barrier: RcuBarrier,
+            _pernet: pernet,
+            _flows: flows,
         })
     }
-}
-
-/// Tears down the flows of a device that goes down or away (the netdevice notifier of
-/// `nft_flow_offload.c`, which handles `NETDEV_DOWN`; unregistration is handled too).
-///
-/// # Safety
-///
-/// Called by the netdevice notifier chain, under RTNL, with a `netdev_notifier_info`.
-unsafe extern "C" fn netdev_event(
-    _nb: *mut bindings::notifier_block,
-    event: kernel::ffi::c_ulong,
-    ptr: *mut kernel::ffi::c_void,
-) -> kernel::ffi::c_int {
-    let event = event as u32;
-    if event == bindings::NETDEV_DOWN || event == bindings::NETDEV_UNREGISTER {
-        // SAFETY: `ptr` is this notifier call's argument.
-        let dev = unsafe { sys::netdev::notifier_dev(ptr) };
-        flowtable::cleanup_device(dev);
-    }
-    bindings::NOTIFY_DONE as kernel::ffi::c_int
 }

@@ -8,13 +8,36 @@
 //! that drop their reference, and the flow logic in the rest of the crate is written in safe Rust
 //! on top of these types.
 
+pub(crate) mod alloc;
 pub(crate) mod conntrack;
 pub(crate) mod dst;
+pub(crate) mod global;
 pub(crate) mod lock;
 pub(crate) mod net;
 pub(crate) mod netdev;
 pub(crate) mod nft;
+pub(crate) mod pernet;
+pub(crate) mod procfs;
+pub(crate) mod random;
 pub(crate) mod rcu;
+pub(crate) mod rcu_index;
 pub(crate) mod skb;
+pub(crate) mod slab;
 pub(crate) mod time;
 pub(crate) mod work;
+
+/// Error codes the kernel crate of 6.12 does not name.
+pub(crate) mod errno {
+    use crate::bindings;
+    use kernel::error::Error;
+
+    /// `EOPNOTSUPP`: operation not supported.
+    pub(crate) fn eopnotsupp() -> Error {
+        Error::from_errno(-(bindings::EOPNOTSUPP as i32))
+    }
+
+    /// `EMSGSIZE`: message too long.
+    pub(crate) fn emsgsize() -> Error {
+        Error::from_errno(-(bindings::EMSGSIZE as i32))
+    }
+}

@@ -1,28 +1,40 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Flows: one offloaded connection, with one hashed entry per direction.
+//! Flows: one offloaded connection, hashed once per direction.
 //!
 //! Counterpart of `struct flow_offload` and of `flow_offload_alloc()`, `flow_offload_route_init()`
-//! and `flow_offload_free()` in `net/netfilter/nf_flow_table_core.c`.
+//! and `flow_offload_free()` in `net/netfilter/nf_flow_table_core.c`. A flow is an
+//! [`Indexed<Flow>`]: the index's nodes (one key per direction) around this payload, allocated
+//! from rflow's own slab cache and built in place.
 
-use super::table::Node;
-use crate::bindings;
 use crate::path::{DirRoute, Xmit};
 use crate::pure::{
     csum::Rewrite,
-    hash::SipKey,
-    tuple::{Addr, Dir, Tuple, IPPROTO_TCP, IPPROTO_UDP, NFPROTO_IPV6},
+    flow_state::{self, FlowState},
+    hash::{hash_key, SipKey},
+    timeout,
+    tuple::{Addr, Dir, FlowKey, Tuple, IPPROTO_TCP, IPPROTO_UDP, NFPROTO_IPV6},
 };
 use crate::sys::{
-    conntrack::{Conn, ConnRef, Status},
-    dst::DstRef,
+    alloc::Gfp,
+    conntrack::{Conn, Status},
+    dst::Dst,
+    global::Global,
+    rcu_index::{Indexed, Payload},
+    slab::{Cache, Owned},
     time,
 };
-use core::{
-    mem::offset_of,
-    sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering},
-};
-use kernel::{prelude::*, types::Opaque};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use kernel::{prelude::*, types::ARef};
+
+/// The slab cache of flows, published while the module is loaded.
+pub(crate) static FLOWS: Global<Cache<Indexed<Flow>>> = Global::new();
+
+/// Returns the number of flows allocated and not yet freed, in all namespaces: what unload and
+/// namespace exit must bring back to zero.
+pub(crate) fn allocated() -> usize {
+    FLOWS.get().live()
+}
 
 /// Where and how packets of one flow direction leave (the route half of `flow_offload_tuple`).
 pub(crate) struct Route {
@@ -31,21 +43,15 @@ pub(crate) struct Route {
     /// Path MTU; longer packets take the slow path so the stack can fragment or send PTB.
     pub(crate) mtu: u32,
     /// The cached route (a counted reference).
-    pub(crate) dst: DstRef,
-    /// Validity cookie for [`Dst::check`](crate::sys::dst::Dst::check).
+    pub(crate) dst: ARef<Dst>,
+    /// Validity cookie for [`Dst::check`].
     pub(crate) dst_cookie: u32,
     /// Next hop for the neighbour layer, computed once from the route and the final destination.
     pub(crate) nexthop: Addr,
 }
 
-/// One direction of a flow: its table entry and what forwarding a packet of it needs.
-///
-/// # Invariants
-///
-/// Lives in [`Flow::dirs`] at index `dir` (so [`FlowDir::flow`] can find its flow), and is
-/// immutable once the flow is in a table, apart from the atomic counters.
+/// One direction of a flow: what forwarding a packet of it needs.
 pub(crate) struct FlowDir {
-    pub(super) node: Node,
     dir: Dir,
     /// The tuple packets of this direction carry when they arrive.
     pub(crate) tuple: Tuple,
@@ -59,61 +65,15 @@ pub(crate) struct FlowDir {
     pub(crate) bytes: AtomicU64,
 }
 
-/// Flows allocated and not yet freed, in all namespaces: what unload and namespace exit must
-/// bring back to zero.
-static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
-
-/// Returns the number of flows allocated and not yet freed.
-pub(crate) fn allocated() -> usize {
-    ALLOCATED.load(Ordering::Relaxed)
-}
-
-/// `NF_FLOW_SNAT`.
-const SNAT: usize = 1 << 0;
-/// `NF_FLOW_DNAT`.
-const DNAT: usize = 1 << 1;
-/// `NF_FLOW_TEARDOWN`: no more fast-path packets; the GC removes the flow.
-const TEARDOWN: usize = 1 << 2;
-/// `NF_FLOW_CLOSING`: a FIN or RST went through; a SYN now means a new connection.
-const CLOSING: usize = 1 << 3;
-
-/// An offloaded connection.
-///
-/// # Invariants
-///
-/// Allocated by [`Flow::new`] in a [`KBox`]; once inserted in a table it is owned by that table,
-/// and freed by [`Flow::free_rcu`] only after removal from it.
-pub(crate) struct Flow {
-    dirs: [FlowDir; 2],
-    ct: ConnRef,
-    flags: AtomicUsize,
-    /// Expiry stamp in jiffies, pushed forward by fast-path packets.
-    timeout: AtomicU32,
-    /// The flow's timeout setting, read from the sysctls when the flow was created.
-    offload_timeout: u32,
-    rcu: Opaque<bindings::callback_head>,
-}
-
-impl Drop for Flow {
-    fn drop(&mut self) {
-        ALLOCATED.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 impl FlowDir {
-    fn new(ct: &Conn, dir: Dir, snat: bool, dnat: bool, route: DirRoute, key: &SipKey) -> Self {
-        let orig = ct.tuple(Dir::Original);
-        let reply = ct.tuple(Dir::Reply);
-        let mut tuple = if dir == Dir::Original { orig } else { reply };
-        tuple.iif = route.in_ifindex as u32;
-        tuple.encap = route.in_encap;
-        let rewrite = Rewrite::for_dir(dir, &orig, &reply, snat, dnat);
-        // Packets of this direction end up at the source of the other direction's tuple.
-        let final_dst = if dir == Dir::Original {
-            reply.src
-        } else {
-            orig.src
-        };
+    /// Builds a direction in place; `final_dst` is where its packets end up.
+    fn init(
+        dir: Dir,
+        tuple: Tuple,
+        rewrite: Rewrite,
+        route: DirRoute,
+        final_dst: Addr,
+    ) -> impl Init<FlowDir, Error> {
         let dst = route.dst;
         let (mtu, dst_cookie, nexthop) = if tuple.l3proto == NFPROTO_IPV6 {
             (dst.mtu_v6(), dst.rt6_cookie(), dst.nexthop_v6(final_dst))
@@ -124,8 +84,7 @@ impl FlowDir {
             nh[..4].copy_from_slice(&dst.nexthop_v4(d4));
             (dst.mtu_v4(), 0, nh)
         };
-        FlowDir {
-            node: Node::new(&tuple.key(), key),
+        try_init!(FlowDir {
             dir,
             tuple,
             rewrite,
@@ -138,7 +97,7 @@ impl FlowDir {
             },
             packets: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
-        }
+        }? Error)
     }
 
     /// Returns the direction.
@@ -147,30 +106,63 @@ impl FlowDir {
         self.dir
     }
 
-    /// Returns the flow this direction belongs to.
-    #[inline(always)]
-    pub(crate) fn flow(&self) -> &Flow {
-        let this: *const FlowDir = self;
-        // SAFETY: `self` is `dirs[self.dir]` of a `Flow` (type invariant), so stepping back
-        // `dir` elements and then to the start of the `Flow` stays inside that allocation.
-        unsafe {
-            let dirs = this.sub(self.dir.index());
-            &*dirs.cast::<u8>().sub(offset_of!(Flow, dirs)).cast::<Flow>()
-        }
-    }
-
     /// Counts one fast-path packet of `len` bytes.
     #[inline(always)]
     pub(crate) fn account(&self, len: u32) {
         self.packets.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(len.into(), Ordering::Relaxed);
     }
+
+    /// Returns whether packets of this direction arrive on, or leave through, device `ifindex`.
+    pub(crate) fn uses_device(&self, ifindex: i32) -> bool {
+        let out = match &self.route.xmit {
+            Xmit::Direct(d) => d.dev.ifindex(),
+            Xmit::Neigh | Xmit::Xfrm => self.route.dst.dev().ifindex(),
+        };
+        self.tuple.iif == ifindex as u32 || out == ifindex
+    }
+}
+
+/// An offloaded connection.
+#[pin_data]
+pub(crate) struct Flow {
+    orig: FlowDir,
+    reply: FlowDir,
+    ct: ARef<Conn>,
+    /// [`FlowState`] word: software flags and hardware state.
+    state: AtomicU32,
+    /// Expiry stamp in jiffies, pushed forward by fast-path packets.
+    timeout: AtomicU32,
+    /// The flow's timeout setting, read from the sysctls when the flow was created.
+    offload_timeout: u32,
+}
+
+impl Payload for Flow {
+    type Key = FlowKey;
+
+    fn cache() -> &'static Cache<Indexed<Flow>> {
+        FLOWS.get()
+    }
+}
+
+/// The tuple packets of direction `dir` arrive with: conntrack's tuple of that direction, on
+/// the device and with the encapsulations path discovery found.
+fn arriving_tuple(ct_tuple: Tuple, route: &DirRoute) -> Tuple {
+    Tuple {
+        iif: route.in_ifindex as u32,
+        encap: route.in_encap,
+        ..ct_tuple
+    }
 }
 
 impl Flow {
     /// Allocates a flow for `ct` with the routes of both directions (`flow_offload_alloc()` and
-    /// `flow_offload_route_init()`). Called from the packet path.
-    pub(crate) fn new(ct: &Conn, routes: [DirRoute; 2], key: &SipKey) -> Result<KBox<Flow>> {
+    /// `flow_offload_route_init()`), hashed under `secret`. Called from the packet path.
+    pub(crate) fn new(
+        ct: &Conn,
+        routes: [DirRoute; 2],
+        secret: &SipKey,
+    ) -> Result<Owned<Indexed<Flow>>> {
         if ct.is_dying() {
             return Err(ENOENT);
         }
@@ -181,33 +173,55 @@ impl Flow {
             IPPROTO_UDP => ct.net().udp_offload_timeout(),
             _ => 30 * time::HZ,
         };
-        let [orig, reply] = routes;
-        let mut flags = 0;
+        let mut state = 0;
         if snat {
-            flags |= SNAT;
+            state |= flow_state::SNAT;
         }
         if dnat {
-            flags |= DNAT;
+            state |= flow_state::DNAT;
         }
-        let flow = Flow {
-            dirs: [
-                FlowDir::new(ct, Dir::Original, snat, dnat, orig, key),
-                FlowDir::new(ct, Dir::Reply, snat, dnat, reply, key),
-            ],
-            ct: ct.get(),
-            flags: AtomicUsize::new(flags),
-            timeout: AtomicU32::new(time::now().wrapping_add(offload_timeout)),
-            offload_timeout,
-            rcu: Opaque::uninit(),
-        };
-        let flow = KBox::new(flow, GFP_ATOMIC)?;
-        ALLOCATED.fetch_add(1, Ordering::Relaxed);
-        Ok(flow)
+        let orig = ct.tuple(Dir::Original);
+        let reply = ct.tuple(Dir::Reply);
+        let [r0, r1] = routes;
+        let (t0, t1) = (arriving_tuple(orig, &r0), arriving_tuple(reply, &r1));
+        let (k0, k1) = (t0.key(), t1.key());
+        let keys = [(k0, hash_key(secret, &k0)), (k1, hash_key(secret, &k1))];
+        // The initialiser below names its fields `orig` and `reply`: copy what it needs first.
+        let (to_orig_src, to_reply_src) = (orig.src, reply.src);
+        let rewrites = [
+            Rewrite::for_dir(Dir::Original, &orig, &reply, snat, dnat),
+            Rewrite::for_dir(Dir::Reply, &orig, &reply, snat, dnat),
+        ];
+        // Built in place in the slab object, each direction field by field; packets of a
+        // direction end up at the source of the other direction's tuple.
+        Indexed::new(
+            keys,
+            try_pin_init!(Flow {
+                orig <- FlowDir::init(Dir::Original, t0, rewrites[0], r0, to_reply_src),
+                reply <- FlowDir::init(Dir::Reply, t1, rewrites[1], r1, to_orig_src),
+                ct: ARef::from(ct),
+                state: AtomicU32::new(state),
+                timeout: AtomicU32::new(time::now().wrapping_add(offload_timeout)),
+                offload_timeout,
+            }? Error),
+            Gfp::Atomic,
+        )
     }
 
-    /// Returns both entries.
-    pub(crate) fn dirs(&self) -> &[FlowDir; 2] {
-        &self.dirs
+    /// Returns both directions, original first.
+    #[inline(always)]
+    pub(crate) fn dirs(&self) -> [&FlowDir; 2] {
+        [&self.orig, &self.reply]
+    }
+
+    /// Returns direction `slot` (0: original, 1: reply), the index's node numbering.
+    #[inline(always)]
+    pub(crate) fn dir(&self, slot: usize) -> &FlowDir {
+        if slot == 0 {
+            &self.orig
+        } else {
+            &self.reply
+        }
     }
 
     /// Returns the conntrack entry.
@@ -216,21 +230,27 @@ impl Flow {
         &self.ct
     }
 
+    /// Returns the state word.
+    #[inline(always)]
+    pub(crate) fn state(&self) -> FlowState {
+        FlowState(self.state.load(Ordering::Relaxed))
+    }
+
     /// Returns whether the flow is being torn down.
     #[inline(always)]
     pub(crate) fn is_teardown(&self) -> bool {
-        self.flags.load(Ordering::Relaxed) & TEARDOWN != 0
+        self.state().has(flow_state::TEARDOWN)
     }
 
     /// Marks the flow torn down, returning whether it already was.
     pub(crate) fn set_teardown(&self) -> bool {
-        self.flags.fetch_or(TEARDOWN, Ordering::SeqCst) & TEARDOWN != 0
+        self.state.fetch_or(flow_state::TEARDOWN, Ordering::SeqCst) & flow_state::TEARDOWN != 0
     }
 
     /// Returns whether a FIN or RST of the connection went through the fast path.
     #[inline(always)]
     pub(crate) fn is_closing(&self) -> bool {
-        self.flags.load(Ordering::Relaxed) & CLOSING != 0
+        self.state().has(flow_state::CLOSING)
     }
 
     /// Marks the flow closing (FIN or RST seen).
@@ -239,55 +259,37 @@ impl Flow {
         // Test first: most packets of a closing flow find the bit set, and a plain load does
         // not take the cache line exclusive.
         if !self.is_closing() {
-            self.flags.fetch_or(CLOSING, Ordering::Relaxed);
+            self.state.fetch_or(flow_state::CLOSING, Ordering::Relaxed);
         }
     }
 
     /// Returns whether the flow rewrites addresses or ports.
     pub(crate) fn is_nat(&self) -> bool {
-        self.flags.load(Ordering::Relaxed) & (SNAT | DNAT) != 0
+        self.state().0 & (flow_state::SNAT | flow_state::DNAT) != 0
     }
 
     /// Returns how many jiffies are left before the flow expires (negative once expired).
     pub(crate) fn expires_in(&self) -> i32 {
-        time::until(self.timeout.load(Ordering::Relaxed))
+        timeout::until(self.timeout.load(Ordering::Relaxed), time::now())
+    }
+
+    /// Returns the flow timeout this flow was created with, in jiffies.
+    pub(crate) fn offload_timeout(&self) -> u32 {
+        self.offload_timeout
     }
 
     /// Pushes the expiry forward after a fast-path packet (`flow_offload_refresh()`).
-    ///
-    /// Writes only when the stamp moves by more than a second, to keep the cache line clean.
     #[inline(always)]
     pub(crate) fn refresh(&self) {
-        let timeout = time::now().wrapping_add(self.offload_timeout);
-        if timeout.wrapping_sub(self.timeout.load(Ordering::Relaxed)) > time::HZ {
-            self.timeout.store(timeout, Ordering::Relaxed);
+        let stored = self.timeout.load(Ordering::Relaxed);
+        if let Some(stamp) = timeout::refreshed(stored, time::now(), self.offload_timeout, time::HZ)
+        {
+            self.timeout.store(stamp, Ordering::Relaxed);
         }
     }
 
-    /// Frees the flow after an RCU grace period (`flow_offload_free()`).
-    ///
-    /// # Safety
-    ///
-    /// `flow` must come from [`KBox::into_raw`] of a [`Flow::new`] result, be unreachable for
-    /// new readers (removed from its table, or never inserted), and not be freed twice.
-    pub(crate) unsafe fn free_rcu(flow: *mut Flow) {
-        // SAFETY: `flow` is valid (function contract); the callback frees it once readers that
-        // may still see it are done.
-        unsafe { bindings::call_rcu((*flow).rcu.get(), Some(Self::free_callback)) };
-    }
-
-    /// Frees a flow once its grace period has elapsed.
-    ///
-    /// # Safety
-    ///
-    /// Only called by RCU for a flow queued by [`Flow::free_rcu`].
-    unsafe extern "C" fn free_callback(head: *mut bindings::callback_head) {
-        // SAFETY: `head` is the `rcu` member of a flow queued by `free_rcu`, which owned it.
-        unsafe {
-            let flow = head.cast::<u8>().sub(offset_of!(Flow, rcu)).cast::<Flow>();
-            // Drops the conntrack reference (`nf_ct_put()`, as 6.12's `flow_offload_free_rcu()`
-            // does) and both route references.
-            drop(KBox::from_raw(flow));
-        }
+    /// Returns whether either direction arrives on, or leaves through, device `ifindex`.
+    pub(crate) fn uses_device(&self, ifindex: i32) -> bool {
+        self.dirs().iter().any(|d| d.uses_device(ifindex))
     }
 }

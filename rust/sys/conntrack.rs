@@ -6,11 +6,10 @@ use super::net::Net;
 use crate::bindings;
 use crate::pure::tuple::{Dir, Tuple, IPPROTO_GRE, IPPROTO_TCP, IPPROTO_UDP, NFPROTO_IPV6};
 use core::{
-    ops::Deref,
     ptr::NonNull,
     sync::atomic::{AtomicU32, AtomicUsize, Ordering},
 };
-use kernel::types::Opaque;
+use kernel::types::{ARef, AlwaysRefCounted, Opaque};
 
 /// A conntrack entry (`struct nf_conn`).
 ///
@@ -42,6 +41,12 @@ impl Status {
         1 << (self as u32)
     }
 }
+
+// SAFETY: Conntrack entries are shared between CPUs by design; the methods here use atomics,
+// the entry's lock, or fields that do not change once the entry is confirmed.
+unsafe impl Send for Conn {}
+// SAFETY: As above.
+unsafe impl Sync for Conn {}
 
 impl Conn {
     /// Wraps a raw conntrack pointer.
@@ -219,50 +224,29 @@ impl Conn {
         unsafe { Net::from_raw((*self.as_ptr()).ct_net.net) }
     }
 
-    /// Takes a reference (`refcount_inc(&ct->ct_general.use)`).
-    pub(crate) fn get(&self) -> ConnRef {
-        // SAFETY: Entry alive, so its count is not zero (type invariant).
-        unsafe { bindings::rflow_ct_get(self.as_ptr()) };
-        // INVARIANT: The reference was just taken.
-        ConnRef(NonNull::from(self))
-    }
-
     /// Takes a reference unless the entry is being freed (`refcount_inc_not_zero()`).
-    pub(crate) fn try_get(&self) -> Option<ConnRef> {
+    pub(crate) fn try_get(&self) -> Option<ARef<Conn>> {
         // SAFETY: The memory stays a conntrack entry (type invariant), whose count may be zero.
         if unsafe { bindings::rflow_ct_get_not_zero(self.as_ptr()) } {
-            // INVARIANT: The reference was just taken.
-            Some(ConnRef(NonNull::from(self)))
+            // SAFETY: The reference was just taken and is handed to the `ARef`.
+            Some(unsafe { ARef::from_raw(NonNull::from(self)) })
         } else {
             None
         }
     }
 }
 
-/// A counted reference to a [`Conn`], dropped with `nf_ct_put()`.
-///
-/// # Invariants
-///
-/// The pointer is valid and this value owns one reference.
-pub(crate) struct ConnRef(NonNull<Conn>);
-
-// SAFETY: Conntrack references are atomic counts, dropped from any context.
-unsafe impl Send for ConnRef {}
-// SAFETY: `&ConnRef` only gives `&Conn`, whose methods are safe concurrently.
-unsafe impl Sync for ConnRef {}
-
-impl Deref for ConnRef {
-    type Target = Conn;
-
-    fn deref(&self) -> &Conn {
-        // SAFETY: The reference keeps the entry alive (type invariant).
-        unsafe { self.0.as_ref() }
+// SAFETY: Conntrack entries are counted by `ct_general.use`: `nf_conntrack_get()` and
+// `nf_ct_put()` increment and decrement it atomically, from any context, and the entry is freed
+// only when it drops to zero.
+unsafe impl AlwaysRefCounted for Conn {
+    fn inc_ref(&self) {
+        // SAFETY: The entry is alive (type invariant), so its count is not zero.
+        unsafe { bindings::rflow_ct_get(self.as_ptr()) };
     }
-}
 
-impl Drop for ConnRef {
-    fn drop(&mut self) {
-        // SAFETY: This value owns one reference (type invariant).
-        unsafe { bindings::rflow_ct_put(self.as_ptr()) };
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller owns a reference it gives up (trait contract).
+        unsafe { bindings::rflow_ct_put(obj.as_ref().as_ptr()) };
     }
 }

@@ -4,8 +4,8 @@
 
 use super::netdev::NetDevice;
 use crate::bindings;
-use core::{ops::Deref, ptr::NonNull};
-use kernel::types::Opaque;
+use core::ptr::NonNull;
+use kernel::types::{ARef, AlwaysRefCounted, Opaque};
 
 /// A routing cache entry (`struct dst_entry`).
 ///
@@ -15,6 +15,12 @@ use kernel::types::Opaque;
 /// keeps the entry alive for the borrow.
 #[repr(transparent)]
 pub(crate) struct Dst(Opaque<bindings::dst_entry>);
+
+// SAFETY: dst entries are shared between CPUs by design; the methods here only read them or use
+// the kernel's concurrency-safe helpers.
+unsafe impl Send for Dst {}
+// SAFETY: As above.
+unsafe impl Sync for Dst {}
 
 impl Dst {
     /// Wraps a raw dst pointer.
@@ -39,14 +45,24 @@ impl Dst {
     }
 
     /// Takes a counted reference, unless the entry is already being released (`dst_hold_safe()`).
-    pub(crate) fn hold(&self) -> Option<DstRef> {
+    pub(crate) fn hold(&self) -> Option<ARef<Dst>> {
         // SAFETY: Live entry (type invariant).
         if unsafe { bindings::rflow_dst_hold_safe(self.as_ptr()) } {
-            // INVARIANT: The reference was just taken.
-            Some(DstRef(NonNull::from(self)))
+            // SAFETY: The reference was just taken and is handed to the `ARef`.
+            Some(unsafe { ARef::from_raw(NonNull::from(self)) })
         } else {
             None
         }
+    }
+
+    /// Takes ownership of a reference the caller holds.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a valid entry on which the caller owns a reference it gives up.
+    pub(crate) unsafe fn from_owned(ptr: NonNull<bindings::dst_entry>) -> ARef<Dst> {
+        // SAFETY: By the function contract; `Dst` is a transparent wrapper.
+        unsafe { ARef::from_raw(ptr.cast()) }
     }
 
     /// Returns whether packets using this route go through an IPsec transform (`dst_xfrm()`).
@@ -117,42 +133,95 @@ impl Dst {
     }
 }
 
-/// A counted reference to a [`Dst`], released on drop.
-///
-/// # Invariants
-///
-/// The pointer is valid and this value owns one reference on the entry.
-pub(crate) struct DstRef(NonNull<Dst>);
+// SAFETY: dst entries are counted by `__rcuref`: every reference rflow holds comes from
+// `dst_hold_safe()` or from a function returning a counted reference, `dst_hold()` only runs on
+// such held entries, and `dst_release()` gives one back from any context, freeing the entry
+// after a grace period when it was the last.
+unsafe impl AlwaysRefCounted for Dst {
+    fn inc_ref(&self) {
+        // SAFETY: Only called on entries rflow holds a reference on (see above), so the count
+        // is not zero.
+        unsafe { bindings::rflow_dst_hold(self.as_ptr()) };
+    }
 
-// SAFETY: dst entries are reference counted with atomics and may be released from any context.
-unsafe impl Send for DstRef {}
-// SAFETY: `&DstRef` only gives `&Dst`, whose methods are safe to call concurrently.
-unsafe impl Sync for DstRef {}
-
-impl Deref for DstRef {
-    type Target = Dst;
-
-    fn deref(&self) -> &Dst {
-        // SAFETY: The reference keeps the entry alive (type invariant).
-        unsafe { self.0.as_ref() }
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller owns a reference it gives up (trait contract).
+        unsafe { bindings::dst_release(obj.as_ref().as_ptr()) };
     }
 }
 
-impl DstRef {
-    /// Takes ownership of a reference the caller holds.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` must be a valid entry on which the caller owns a reference it gives up.
-    pub(crate) unsafe fn from_owned(ptr: NonNull<bindings::dst_entry>) -> DstRef {
-        // INVARIANT: By the function contract.
-        DstRef(ptr.cast())
-    }
+/// The family-specific part of a [`RouteQuery`].
+pub(crate) enum RouteFamily {
+    /// IPv4, with the packet's DSCP bits.
+    Ipv4 {
+        /// TOS byte, ECN bits cleared.
+        tos: u8,
+    },
+    /// IPv6, with the packet's traffic class and flow label (network order).
+    Ipv6 {
+        /// `ip6_flowinfo()` of the packet.
+        flowlabel: u32,
+    },
 }
 
-impl Drop for DstRef {
-    fn drop(&mut self) {
-        // SAFETY: This value owns one reference (type invariant).
-        unsafe { bindings::dst_release(self.as_ptr()) };
+/// A route lookup as the `flow add` expression makes it for the other direction of a flow
+/// (`nft_flow_route()`): towards `daddr` from `saddr`, arriving on `iif`, leaving by `oif`.
+pub(crate) struct RouteQuery {
+    /// Destination (network order; IPv4 in the first 4 bytes).
+    pub(crate) daddr: [u8; 16],
+    /// Source, any local address allowed (`FLOWI_FLAG_ANYSRC`).
+    pub(crate) saddr: [u8; 16],
+    /// Output interface.
+    pub(crate) oif: i32,
+    /// Input interface.
+    pub(crate) iif: i32,
+    /// Firewall mark.
+    pub(crate) mark: u32,
+    /// Family and its fields.
+    pub(crate) family: RouteFamily,
+}
+
+impl RouteQuery {
+    /// Looks the route up in `net` (`nf_route()`), returning a counted reference.
+    pub(crate) fn lookup(&self, net: &super::net::Net) -> Option<ARef<Dst>> {
+        let mut fl = bindings::flowi::default();
+        let pf = match self.family {
+            RouteFamily::Ipv4 { tos } => {
+                let mut d = [0u8; 4];
+                let mut s = [0u8; 4];
+                d.copy_from_slice(&self.daddr[..4]);
+                s.copy_from_slice(&self.saddr[..4]);
+                // SAFETY: `flowi` is a plain-data union; the `ip4` view is the one IPv4 routing
+                // reads.
+                let ip4 = unsafe { &mut fl.u.ip4 };
+                ip4.daddr = u32::from_ne_bytes(d);
+                ip4.saddr = u32::from_ne_bytes(s);
+                ip4.__fl_common.flowic_oif = self.oif;
+                ip4.__fl_common.flowic_iif = self.iif;
+                ip4.__fl_common.flowic_tos = tos;
+                ip4.__fl_common.flowic_mark = self.mark;
+                ip4.__fl_common.flowic_flags = bindings::FLOWI_FLAG_ANYSRC as u8;
+                bindings::NFPROTO_IPV4
+            }
+            RouteFamily::Ipv6 { flowlabel } => {
+                // SAFETY: `flowi` is a plain-data union; the `ip6` view is the one IPv6 routing
+                // reads.
+                let ip6 = unsafe { &mut fl.u.ip6 };
+                ip6.daddr.in6_u.u6_addr8 = self.daddr;
+                ip6.saddr.in6_u.u6_addr8 = self.saddr;
+                ip6.__fl_common.flowic_oif = self.oif;
+                ip6.__fl_common.flowic_iif = self.iif;
+                ip6.flowlabel = flowlabel;
+                ip6.__fl_common.flowic_mark = self.mark;
+                ip6.__fl_common.flowic_flags = bindings::FLOWI_FLAG_ANYSRC as u8;
+                bindings::NFPROTO_IPV6
+            }
+        };
+        let mut dst: *mut bindings::dst_entry = core::ptr::null_mut();
+        // SAFETY: `net` is live; `fl` and `dst` are valid locals; `nf_route` stores a counted
+        // reference in `dst` on success.
+        unsafe { bindings::nf_route(net.as_ptr(), &mut dst, &mut fl, false, pf as u16) };
+        // SAFETY: `nf_route` gave us a reference on a non-null `dst`.
+        NonNull::new(dst).map(|d| unsafe { Dst::from_owned(d) })
     }
 }

@@ -85,7 +85,7 @@ impl Net {
     }
 }
 
-/// Returns whether two namespaces are the same (`net_eq()`).
-pub(crate) fn same(a: &Net, b: &Net) -> bool {
-    core::ptr::eq(a, b)
+/// Returns whether `net` is the initial namespace.
+pub(crate) fn is_init_net(net: &Net) -> bool {
+    core::ptr::eq(net.as_ptr(), &raw const bindings::init_net)
 }

@@ -77,12 +77,16 @@ impl NetDevice {
             && mac.iter().any(|b| *b != 0)
     }
 
-    /// Takes a reference on the device (`dev_hold()`).
-    pub(crate) fn hold(&self) -> NetDeviceRef {
-        // SAFETY: Valid device (type invariant).
-        unsafe { bindings::rflow_dev_hold(self.as_ptr()) };
-        // INVARIANT: The reference was just taken.
-        NetDeviceRef(NonNull::from(self))
+    /// Takes a tracked reference on the device (`netdev_hold()`); `gfp` is for the tracker.
+    pub(crate) fn hold(&self, gfp: super::alloc::Gfp) -> NetDeviceRef {
+        let mut r = NetDeviceRef {
+            dev: NonNull::from(self),
+            tracker: Default::default(),
+        };
+        // SAFETY: Valid device (type invariant); the tracker slot is ours.
+        unsafe { bindings::rflow_netdev_hold(self.as_ptr(), &mut r.tracker, gfp.raw()) };
+        // INVARIANT: The reference was just taken and recorded in `r.tracker`.
+        r
     }
 
     /// Walks the devices below this one towards `daddr` (`dev_fill_forward_path()`), and calls
@@ -145,16 +149,23 @@ impl NetDevice {
     }
 }
 
-/// A counted reference to a [`NetDevice`] (`dev_hold()`), dropped with `dev_put()`.
+/// A tracked reference to a [`NetDevice`] (`netdev_hold()`), dropped with `netdev_put()`.
+///
+/// Not an `ARef`: each reference carries its own tracker, so that on kernels with
+/// `CONFIG_NET_DEV_REFCNT_TRACKER` an unregistration stuck on a reference shows who holds it.
 ///
 /// # Invariants
 ///
-/// The pointer is valid and this value owns one reference. The device may be unregistered
-/// meanwhile (unregistration waits for the reference); rflow's netdevice notifier tears down
-/// the flows holding it.
-pub(crate) struct NetDeviceRef(NonNull<NetDevice>);
+/// `dev` is valid and this value owns one reference on it, recorded in `tracker`. The device
+/// may be unregistered meanwhile (unregistration waits for the reference); rflow's netdevice
+/// notifier tears down the flows holding it.
+pub(crate) struct NetDeviceRef {
+    dev: NonNull<NetDevice>,
+    tracker: bindings::netdevice_tracker,
+}
 
-// SAFETY: Device references are per-CPU/atomic counts, dropped from any context.
+// SAFETY: Device references are per-CPU/atomic counts with a heap-allocated tracker, dropped
+// from any context.
 unsafe impl Send for NetDeviceRef {}
 // SAFETY: `&NetDeviceRef` only gives `&NetDevice`, whose methods are safe concurrently.
 unsafe impl Sync for NetDeviceRef {}
@@ -164,15 +175,31 @@ impl Deref for NetDeviceRef {
 
     fn deref(&self) -> &NetDevice {
         // SAFETY: The reference keeps the device valid (type invariant).
-        unsafe { self.0.as_ref() }
+        unsafe { self.dev.as_ref() }
     }
 }
 
 impl Drop for NetDeviceRef {
     fn drop(&mut self) {
-        // SAFETY: This value owns one reference (type invariant).
-        unsafe { bindings::rflow_dev_put(self.as_ptr()) };
+        // SAFETY: This value owns one reference, recorded in `tracker` (type invariant).
+        unsafe { bindings::rflow_netdev_put(self.dev.as_ref().as_ptr(), &mut self.tracker) };
     }
+}
+
+/// Netdevice notifier events rflow acts on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum NetdevEvent {
+    /// The device went down (`NETDEV_DOWN`).
+    Down,
+    /// The device is being unregistered (`NETDEV_UNREGISTER`, repeated while references
+    /// remain).
+    Unregister,
+}
+
+/// A netdevice notifier's handler.
+pub(crate) trait NetdevNotify: 'static {
+    /// Handles an event, under RTNL, in process context.
+    fn event(event: NetdevEvent, dev: &NetDevice);
 }
 
 /// A registered netdevice notifier; unregistered on drop.
@@ -181,21 +208,22 @@ impl Drop for NetDeviceRef {
 ///
 /// `nb` is registered with `register_netdevice_notifier()` for the lifetime of the value.
 #[pin_data(PinnedDrop)]
-pub(crate) struct Notifier {
+pub(crate) struct Notifier<T: NetdevNotify> {
     #[pin]
     nb: Opaque<bindings::notifier_block>,
+    _t: core::marker::PhantomData<T>,
 }
 
-impl Notifier {
-    /// Registers `call` for netdevice events.
-    pub(crate) fn register(call: bindings::notifier_fn_t) -> Result<Pin<KBox<Self>>> {
-        let nb = bindings::notifier_block {
-            notifier_call: call,
-            ..Default::default()
-        };
+impl<T: NetdevNotify> Notifier<T> {
+    /// Registers `T` for netdevice events.
+    pub(crate) fn register() -> Result<Pin<KBox<Self>>> {
         let this = KBox::pin(
             Notifier {
-                nb: Opaque::new(nb),
+                nb: Opaque::new(bindings::notifier_block {
+                    notifier_call: Some(notifier_callback::<T>),
+                    ..Default::default()
+                }),
+                _t: core::marker::PhantomData,
             },
             GFP_KERNEL,
         )?;
@@ -205,27 +233,37 @@ impl Notifier {
     }
 }
 
-// SAFETY: After registration the C structures are only read by the kernel, which serialises
-// its own accesses; the Rust side never touches them again until dropping, which unregisters.
-unsafe impl Send for Notifier {}
-// SAFETY: As above: shared references give no access to the C structures.
-unsafe impl Sync for Notifier {}
+// SAFETY: After registration the C structures are only read by the kernel.
+unsafe impl<T: NetdevNotify> Send for Notifier<T> {}
+// SAFETY: As above: shared references give no access to them.
+unsafe impl<T: NetdevNotify> Sync for Notifier<T> {}
 
 #[pinned_drop]
-impl PinnedDrop for Notifier {
+impl<T: NetdevNotify> PinnedDrop for Notifier<T> {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: Registered in `register` (type invariant).
         unsafe { bindings::unregister_netdevice_notifier(self.nb.get()) };
     }
 }
 
-/// Returns the device a netdevice notifier was called for (`netdev_notifier_info_to_dev()`).
+/// Passes the events `T` handles on to it.
 ///
 /// # Safety
 ///
-/// `ptr` must be the `ptr` argument of a netdevice notifier call, used during that call.
-pub(crate) unsafe fn notifier_dev<'a>(ptr: *mut kernel::ffi::c_void) -> &'a NetDevice {
+/// Called by the netdevice notifier chain, under RTNL, with a `netdev_notifier_info`.
+unsafe extern "C" fn notifier_callback<T: NetdevNotify>(
+    _nb: *mut bindings::notifier_block,
+    event: kernel::ffi::c_ulong,
+    ptr: *mut kernel::ffi::c_void,
+) -> kernel::ffi::c_int {
+    let event = match event as u32 {
+        bindings::NETDEV_DOWN => NetdevEvent::Down,
+        bindings::NETDEV_UNREGISTER => NetdevEvent::Unregister,
+        _ => return bindings::NOTIFY_DONE as kernel::ffi::c_int,
+    };
     // SAFETY: Netdevice notifiers receive a `struct netdev_notifier_info`, whose device is
     // registered (or being unregistered) for the duration of the call.
-    unsafe { NetDevice::from_raw((*ptr.cast::<bindings::netdev_notifier_info>()).dev) }
+    let dev = unsafe { NetDevice::from_raw((*ptr.cast::<bindings::netdev_notifier_info>()).dev) };
+    T::event(event, dev);
+    bindings::NOTIFY_DONE as kernel::ffi::c_int
 }

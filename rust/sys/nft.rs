@@ -1,11 +1,37 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The nf_tables objects a flowtable implementation receives.
+//! The nf_tables objects a flowtable implementation receives, and the interfaces it implements:
+//! flowtable types ([`flowtable`]) and expressions ([`expr`]).
+
+pub(crate) mod expr;
+pub(crate) mod flowtable;
 
 use super::{net::Net, netdev::NetDevice, skb::Skb};
 use crate::bindings;
 use core::{ffi::CStr, mem::offset_of};
 use kernel::types::Opaque;
+
+/// A netfilter verdict.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Verdict {
+    /// Continue on the classic path.
+    Accept,
+    /// Drop the packet.
+    Drop,
+    /// The hook took the packet (transmitted it).
+    Stolen,
+}
+
+impl Verdict {
+    /// Returns the `NF_*` value netfilter expects.
+    pub(crate) fn to_nf(self) -> u32 {
+        match self {
+            Verdict::Accept => bindings::NF_ACCEPT,
+            Verdict::Drop => bindings::NF_DROP,
+            Verdict::Stolen => bindings::NF_STOLEN,
+        }
+    }
+}
 
 /// The flowtable part nf_tables hands to a flowtable type (`struct nf_flowtable`).
 ///
@@ -84,9 +110,10 @@ impl NfFlowtable {
     }
 
     /// Returns the flowtable's delayed work item, which rflow uses for its GC.
-    pub(crate) fn gc_work(&self) -> *mut bindings::delayed_work {
-        // SAFETY: Valid flowtable (type invariant).
-        unsafe { &raw mut (*self.as_ptr()).gc_work }
+    pub(crate) fn gc(&self) -> super::work::DelayedWork<'_> {
+        // SAFETY: Valid flowtable (type invariant); the flowtable type adapter initialises the
+        // work item in `init`, before anything can reach this flowtable.
+        unsafe { super::work::DelayedWork::from_raw(&raw mut (*self.as_ptr()).gc_work) }
     }
 
     /// Returns the flowtable owning a GC work item (`container_of()`).
@@ -94,7 +121,7 @@ impl NfFlowtable {
     /// # Safety
     ///
     /// `work` must be the `work` member of the `gc_work` of a flowtable between `init` and `free`.
-    pub(crate) unsafe fn from_gc_work<'a>(work: *mut bindings::work_struct) -> &'a NfFlowtable {
+    unsafe fn from_gc_work<'a>(work: *mut bindings::work_struct) -> &'a NfFlowtable {
         let offset =
             offset_of!(bindings::nf_flowtable, gc_work) + offset_of!(bindings::delayed_work, work);
         // SAFETY: By the function contract, `work` lies `offset` bytes into a flowtable.
@@ -116,15 +143,17 @@ impl NfFlowtable {
 
     /// Returns whether device `ifindex` is one of the flowtable's devices
     /// (`nft_flowtable_find_dev()`). Called inside an RCU read-side section.
-    pub(crate) fn has_device(&self, ifindex: i32) -> bool {
+    pub(crate) fn has_device(&self, _rcu: &super::rcu::ReadSection, ifindex: i32) -> bool {
         let nft = self.nft();
+        let link = offset_of!(bindings::nft_hook, list);
         // SAFETY: The enclosing `nft_flowtable` is alive; nf_tables changes its hook list with
-        // RCU-safe list operations; entries are `nft_hook`s linked by their first member.
+        // RCU-safe list operations and frees hooks after a grace period, which the caller's
+        // read-side section holds off. Entries are `nft_hook`s linked by their `list` member.
         unsafe {
             let head = &raw mut (*nft).hook_list;
             let mut p = core::ptr::read_volatile(&raw const (*head).next);
             while p != head {
-                let hook = p.cast::<bindings::nft_hook>();
+                let hook = p.cast::<u8>().sub(link).cast::<bindings::nft_hook>();
                 let dev = (*hook).ops.dev;
                 if !dev.is_null() && (*dev).ifindex == ifindex {
                     return true;

@@ -19,9 +19,3 @@ pub(crate) fn now() -> u32 {
     // Truncation intended: timeouts are 32-bit stamps compared with wrapping arithmetic.
     j as u32
 }
-
-/// Returns how far `stamp` lies in the future, negative once passed (`nf_flow_timeout_delta()`).
-#[inline(always)]
-pub(crate) fn until(stamp: u32) -> i32 {
-    stamp.wrapping_sub(now()) as i32
-}
