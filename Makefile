@@ -4,6 +4,8 @@
 # make check      run every test (host unit tests + VM selftests): what CI runs
 # make run        the main job: kernel, module, VM, traffic through a flowtable
 # make bench      the benchmark (bench/README.md)
+# make stress     the full-size stress tests on the debug kernel (1M flows, 100k churn, 50
+#                 reloads, 1M hostile frames): too long for CI, which runs smaller sizes
 # make host-test  only the host unit tests of the pure logic (rust/pure)
 # make clean
 
@@ -13,7 +15,7 @@ ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 KDIR ?= $(shell $(ROOT)/scripts/build-kernel.sh)
 KMAKE_ARGS := $(shell . $(ROOT)/scripts/lib.sh && kernel_make_args)
 
-.PHONY: default modules check run bench host-test clean rustfmt rustfmtcheck
+.PHONY: default modules check run bench stress host-test clean rustfmt rustfmtcheck
 
 default: modules
 
@@ -29,6 +31,9 @@ run:
 
 bench:
 	$(ROOT)/bench/run.sh
+
+stress:
+	$(ROOT)/scripts/stress.sh
 
 host-test:
 	cd $(ROOT)/rust/pure && cargo test --quiet

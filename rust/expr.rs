@@ -47,7 +47,12 @@ impl From<admission::Refusal> for Skip {
 }
 
 /// Offloads the connection of `pkt` into `ft`, if conntrack allows it (`nft_flow_offload_eval()`).
-fn offload(ft: &FlowTable, nf: &crate::sys::nft::NfFlowtable, pkt: &PktInfo) -> Result<(), Skip> {
+fn offload(
+    rcu: &ReadSection,
+    ft: &FlowTable,
+    nf: &crate::sys::nft::NfFlowtable,
+    pkt: &PktInfo,
+) -> Result<(), Skip> {
     let skb = pkt.skb();
     let (ct, ctinfo) = skb.conntrack().ok_or(Skip)?;
     let l4proto = ct.l4proto();
@@ -79,8 +84,6 @@ fn offload(ft: &FlowTable, nf: &crate::sys::nft::NfFlowtable, pkt: &PktInfo) -> 
     } else {
         Dir::Original
     };
-    // SAFETY: Expressions are evaluated inside netfilter's RCU read-side critical section.
-    let rcu = unsafe { ReadSection::assume() };
     let added = path::route(rcu, nf, pkt, ct, dir).and_then(|routes| {
         let flow = Flow::new(ct, routes, ft.secret())?;
         if tcp {
@@ -122,10 +125,10 @@ impl ExprOps for FlowOffload {
     }
 
     /// Offloads the packet's connection, or stops the rule (`NFT_BREAK`).
-    fn eval(&self, regs: &mut Regs, pkt: &PktInfo) {
+    fn eval(&self, rcu: &ReadSection, regs: &mut Regs, pkt: &PktInfo) {
         let nf = self.flowtable.flowtable();
         let done = match Types::<FlowTable>::state_of(nf) {
-            Some(ft) => offload(ft, nf, pkt).is_ok(),
+            Some(ft) => offload(rcu, ft, nf, pkt).is_ok(),
             None => false,
         };
         if !done {

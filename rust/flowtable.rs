@@ -290,12 +290,13 @@ impl FlowtableOps for FlowTable {
     #[inline(always)]
     fn hook(
         &self,
+        rcu: &ReadSection,
         nf: &NfFlowtable,
         skb: HookSkb<'_>,
         state: &HookState,
         family: Family,
     ) -> Verdict {
-        ip::hook(self, nf, skb, state, family)
+        ip::hook(self, rcu, nf, skb, state, family)
     }
 
     /// `nf_flow_offload_work_gc()`: every second.

@@ -92,13 +92,14 @@ fn link(skb: &mut HookSkb<'_>, family: Family) -> Option<Link> {
 #[inline(always)]
 pub(crate) fn hook(
     ft: &FlowTable,
+    rcu: &ReadSection,
     nf: &NfFlowtable,
     mut skb: HookSkb<'_>,
     state: &HookState,
     family: Family,
 ) -> Verdict {
     match link(&mut skb, family) {
-        Some(link) => forward(ft, nf, skb, state, &link),
+        Some(link) => forward(ft, rcu, nf, skb, state, &link),
         None => Verdict::Accept,
     }
 }
@@ -106,6 +107,7 @@ pub(crate) fn hook(
 #[inline(always)]
 fn forward(
     ft: &FlowTable,
+    rcu: &ReadSection,
     nf: &NfFlowtable,
     mut skb: HookSkb<'_>,
     state: &HookState,
@@ -140,9 +142,6 @@ fn forward(
     let iif = state.in_dev().ifindex() as u32;
     let key = parse::flow_key(net, &ip, &l4, iif, &link.encap);
 
-    // SAFETY: Netfilter runs hooks inside an RCU read-side critical section
-    // (`nf_hook_slow()` under `rcu_read_lock()`), for the whole call.
-    let rcu = unsafe { ReadSection::assume() };
     let Some((flow, slot)) = ft.lookup(rcu, &key) else {
         return Verdict::Accept;
     };

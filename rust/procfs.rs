@@ -24,7 +24,7 @@ use crate::flowtable::{allocated, totals, Flow, FlowDir, FlowTable, NetState};
 use crate::path::Xmit;
 use crate::pure::{
     fmt::{Ipv4, Ipv6},
-    tuple::{Tuple, IPPROTO_GRE, IPPROTO_TCP, IPPROTO_UDP, NFPROTO_IPV6},
+    tuple::{FlowKey, Tuple, IPPROTO_GRE, IPPROTO_TCP, IPPROTO_UDP, NFPROTO_IPV6},
 };
 use crate::sys::pernet::PernetData;
 use crate::sys::{
@@ -65,8 +65,10 @@ enum At {
     Header,
     /// The line of the flowtable with this id.
     Table(u64),
-    /// The first flow after `after` in the flowtable with this id.
-    Flow(u64, IndexCursor<Flow>),
+    /// The flow at this position (hash and key of its original direction) in the flowtable with
+    /// this id. Identifying the record by its own position, not by the one before it, keeps a
+    /// flow inserted in between from making the listing show the next flow twice.
+    Flow(u64, (u64, FlowKey)),
     /// Past the last record.
     End,
 }
@@ -78,22 +80,31 @@ pub(crate) struct Cursor {
     at: At,
 }
 
-/// Returns the first flow at or after `from`, and the walk position just after it.
-fn flow_from<'a>(
-    ft: &'a FlowTable,
-    rcu: &'a ReadSection,
+/// Returns the position of the first flow after `from`, if any.
+fn flow_after(
+    ft: &FlowTable,
+    rcu: &ReadSection,
     from: IndexCursor<Flow>,
-) -> Option<(&'a Indexed<Flow>, IndexCursor<Flow>)> {
+) -> Option<(u64, FlowKey)> {
     let mut found = None;
     let mut cursor = from;
     ft.index().walk(rcu, &mut cursor, usize::MAX, |flow| {
-        if found.is_some() {
-            return ControlFlow::Break(());
-        }
-        found = Some(flow);
-        ControlFlow::Continue(())
+        found = Some(flow.position());
+        ControlFlow::Break(())
     });
-    found.map(|f| (f, cursor))
+    found
+}
+
+/// Returns the flow at position `pos`, if it is still there.
+fn flow_at<'a>(
+    ft: &'a FlowTable,
+    rcu: &'a ReadSection,
+    pos: &(u64, FlowKey),
+) -> Option<&'a Indexed<Flow>> {
+    ft.index()
+        .lookup(rcu, pos.0, &pos.1)
+        .filter(|(_, slot)| *slot == 0)
+        .map(|(flow, _)| flow)
 }
 
 /// The table a record belongs to, if it still exists.
@@ -123,10 +134,19 @@ fn settle(net: &Net, rcu: &ReadSection, at: At) -> At {
             Some(_) => at,
             None => next_table(net, rcu, Some(id)),
         },
-        At::Flow(id, after) => match table(net, rcu, id) {
-            Some(m) if flow_from(m.state, rcu, after).is_some() => at,
-            _ => next_table(net, rcu, Some(id)),
+        // A flow gone meanwhile shows as an empty record; `advance` moves on from its position.
+        At::Flow(id, _) => match table(net, rcu, id) {
+            Some(_) => at,
+            None => next_table(net, rcu, Some(id)),
         },
+    }
+}
+
+/// The first flow of table `id` after `from`, or the next table's line.
+fn first_flow(net: &Net, rcu: &ReadSection, id: u64, from: IndexCursor<Flow>) -> At {
+    match table(net, rcu, id).and_then(|m| flow_after(m.state, rcu, from)) {
+        Some(pos) => At::Flow(id, pos),
+        None => next_table(net, rcu, Some(id)),
     }
 }
 
@@ -135,12 +155,9 @@ fn advance(net: &Net, rcu: &ReadSection, at: At) -> At {
     let next = match at {
         At::Start => At::Start,
         At::Header => next_table(net, rcu, None),
-        At::Table(id) => At::Flow(id, IndexCursor::<Flow>::START),
-        At::Flow(id, after) => {
-            match table(net, rcu, id).and_then(|m| flow_from(m.state, rcu, after)) {
-                Some((_, past)) => At::Flow(id, past),
-                None => next_table(net, rcu, Some(id)),
-            }
+        At::Table(id) => first_flow(net, rcu, id, IndexCursor::<Flow>::START),
+        At::Flow(id, (hash, key)) => {
+            first_flow(net, rcu, id, IndexCursor::<Flow>::After(hash, key))
         }
         At::End => At::End,
     };
@@ -214,13 +231,11 @@ impl Listing for FlowListing {
                     s.resize_failed
                 )
             }
-            At::Flow(id, after) => {
-                let Some((flow, _)) =
-                    table(net, rcu, id).and_then(|m| flow_from(m.state, rcu, after))
-                else {
-                    return Ok(());
-                };
-                show_flow(out, flow)
+            At::Flow(id, pos) => {
+                match table(net, rcu, id).and_then(|m| flow_at(m.state, rcu, &pos)) {
+                    Some(flow) => show_flow(out, flow),
+                    None => Ok(()),
+                }
             }
             At::Start | At::End => Ok(()),
         }

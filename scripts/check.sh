@@ -2,22 +2,46 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Runs every rflow test and ends with "N passed, N failed, N skipped". Exit status 0 only when
-# nothing failed and everything ran. Installs what it needs (scripts/setup.sh) and builds the
-# kernel if the cache has none (scripts/build-kernel.sh).
+# nothing failed and everything ran. Installs what it needs (scripts/setup.sh) and builds both
+# kernels if the cache has none (scripts/build-kernel.sh); prints how long each stage took.
 #
-#   1. build: rflow.ko with clippy, every rustc/clippy warning an error; rustfmt clean;
-#             clippy clean host crate, tests included
-#   2. host:  cargo test of rust/pure (parsing, keys, hashing, checksums, NAT), and a
-#             libFuzzer run of the packet parser and rewrite (FUZZ_SECONDS, default 60)
-#   3. vm:    the selftests against rflow, C flowtable modules blocked on the command line,
-#             including the kernel's own nft_flowtable.sh, unchanged
-#   4. vm:    the control run against the C flowtable, in a second VM
+#   1. build:  rflow.ko for both kernels with clippy, every warning an error; rustfmt; clippy on
+#              the host crates, tests included
+#   2. host:   cargo test of rust/pure (parsing, hashing, checksums, NAT, the RCU table, flow
+#              state, timeouts, admission) and of the frame generator, then a libFuzzer run of
+#              the packet parser and rewrite (FUZZ_SECONDS, default 60)
+#   3. vm:     normal kernel: rflow's selftests, the kernel's own nft_flowtable.sh unchanged, and
+#              the kernel features a ruleset may use
+#   4. vm:     the control run against the C flowtable, and the hostile-frame comparison of
+#              both implementations
+#   5. vm:     debug kernel (KASAN, lockdep, kmemleak, fault injection): rflow's selftests
+#              again, then scale, churn, reload, removal, allocation failures, hostile frames
+#
+# The debug kernel builds in the background while stages 1 to 4 run (never two kernel builds
+# or two VMs at once). Every VM run ends with the kernel's verdict (no splat, no kmemleak
+# report), and a splat or a QEMU crash fails the run with its own message.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
 PASS=0
 FAIL=0
 SKIP=0
+STAGES=()
+start=$(date +%s)
+stage_start=$start
+stage_name=
+
+stage() {
+	local now
+	now=$(date +%s)
+	if [ -n "$stage_name" ]; then
+		STAGES+=("$(printf '%-44s %4d s' "$stage_name" $((now - stage_start)))")
+		log "stage '$stage_name' took $((now - stage_start)) s"
+	fi
+	stage_name=$1
+	stage_start=$now
+	[ -n "$1" ] && log "stage '$1'"
+}
 
 result() {
 	local rc=$1 name=$2
@@ -31,18 +55,23 @@ result() {
 }
 
 # Adds the per-script summaries ("# x.sh: P passed, F failed, S skipped") of a VM run; a script
-# with no summary did not run and counts as one failure.
+# with no summary did not run and counts as one failure. $1 is the VM's output, $2 its exit
+# status (86: kernel splat, 87: QEMU crashed), $3 a label.
 vm_results() {
-	local out=$1
-	shift
+	local out=$1 rc=$2 label=$3
+	shift 3
 	local t line p f s
-	for t in "$@"; do
-		line=$(grep -E "^# $t: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$" "$out" | tail -n 1)
+	case "$rc" in
+	86) result 1 "$label: kernel splat in the console log (printed above)" ;;
+	87) result 1 "$label: QEMU crashed (infrastructure, printed above)" ;;
+	esac
+	for t in "$@" kernel; do
+		line=$(grep -E "^# $t: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped( \([0-9]+ s\))?$" "$out" | tail -n 1)
 		if [ -z "$line" ]; then
-			result 1 "vm: $t did not run to completion (see the output above)"
+			result 1 "$label: $t did not run to completion (see the output above)"
 			continue
 		fi
-		read -r p f s < <(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped/\1 \2 \3/' <<<"$line")
+		read -r p f s < <(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped.*/\1 \2 \3/' <<<"$line")
 		PASS=$((PASS + p))
 		FAIL=$((FAIL + f))
 		SKIP=$((SKIP + s))
@@ -50,34 +79,77 @@ vm_results() {
 }
 
 summary() {
+	stage ""
+	echo
+	echo "stage times:"
+	printf '  %s\n' "${STAGES[@]}"
+	echo "  total $(($(date +%s) - start)) s"
 	echo
 	echo "$PASS passed, $FAIL failed, $SKIP skipped"
 	[ "$FAIL" -eq 0 ]
 	exit $?
 }
 
-start=$(date +%s)
-"$RFLOW_ROOT/scripts/setup.sh" || { result 1 "setup"; summary; }
-KDIR=$("$RFLOW_ROOT/scripts/build-kernel.sh") || { result 1 "kernel build"; summary; }
-mapfile -t MAKE_ARGS < <(kernel_make_args)
+# Runs the selftest scripts $@ in a VM (options before --) and adds their results.
+vm_run() {
+	local label=$1
+	shift
+	local opts=()
+	while [ "$1" != -- ]; do
+		opts+=("$1")
+		shift
+	done
+	shift
+	local out rc
+	out=$(mktemp)
+	local vars=() tests=()
+	for a in "$@"; do
+		if [[ $a == *=* ]]; then vars+=("$a"); else tests+=("$a"); fi
+	done
+	"$RFLOW_ROOT/scripts/vm.sh" "${opts[@]}" -- selftests/run.sh "${vars[@]}" "${tests[@]}" 2>&1 |
+		tee "$out"
+	rc=${PIPESTATUS[0]}
+	vm_results "$out" "$rc" "$label" "${tests[@]}"
+	rm -f "$out"
+}
 
-# 1. Build and style.
-log "building rflow.ko (clippy, warnings are errors)"
-make -s -C "$KDIR" M="$RFLOW_ROOT" "${MAKE_ARGS[@]}" clean >/dev/null 2>&1
-make -C "$KDIR" M="$RFLOW_ROOT" "${MAKE_ARGS[@]}" CLIPPY=1 KRUSTFLAGS=-Dwarnings modules
+stage "setup (apt, cargo, pip)"
+"$RFLOW_ROOT/scripts/setup.sh" || { result 1 "setup"; summary; }
+
+stage "normal kernel build"
+KDIR=$(RFLOW_KERNEL=normal "$RFLOW_ROOT/scripts/build-kernel.sh") || { result 1 "kernel build"; summary; }
+KDIR_DEBUG=$(RFLOW_KERNEL=debug kernel_build_dir)
+
+# The debug kernel builds while the normal kernel's stages run.
+debug_log=$(mktemp)
+RFLOW_KERNEL=debug "$RFLOW_ROOT/scripts/build-kernel.sh" >"$debug_log" 2>&1 &
+debug_build=$!
+
+stage "build and style (normal module, host crates)"
+KO=$("$RFLOW_ROOT/scripts/build-module.sh" CLIPPY=1 KRUSTFLAGS=-Dwarnings)
 build=$?
-result $build "build: rflow.ko with clippy, no warnings"
+result $build "build: rflow.ko (normal kernel) with clippy, no warnings"
 rustfmt --check --edition 2021 --config-path "$KDIR/.rustfmt.toml" \
 	"$RFLOW_ROOT/rust/rflow_main.rs" "$RFLOW_ROOT/rust/pure/src/lib.rs"
 result $? "style: rustfmt clean"
-(cd "$RFLOW_ROOT/rust/pure" && cargo clippy --all-targets -- -D warnings)
-result $? "style: host crate (tests included) clippy clean"
+(cd "$RFLOW_ROOT/rust/pure" && cargo clippy --quiet --all-targets -- -D warnings)
+result $? "style: host crate rust/pure (tests included) clippy clean"
+# The frame generator's build output stays out of the tree (the VM sees the cache read-only).
+FRAMES_TARGET=$RFLOW_CACHE/frames-target
+(cd "$RFLOW_ROOT/selftests/frames" && export CARGO_TARGET_DIR=$FRAMES_TARGET &&
+	cargo clippy --quiet --all-targets -- -D warnings && cargo fmt --check &&
+	cargo build --quiet --release)
+frames=$?
+result $frames "build: selftests/frames (the hostile-frame generator), clippy and rustfmt clean"
+FRAMES_BIN=$FRAMES_TARGET/release/rflow-frames
 
-# 2. Host unit tests.
-log "host unit tests (rust/pure)"
+stage "host tests and fuzzing"
 host_out=$(mktemp)
 (cd "$RFLOW_ROOT/rust/pure" && cargo test 2>&1) | tee "$host_out"
 host_rc=${PIPESTATUS[0]}
+(cd "$RFLOW_ROOT/selftests/frames" && CARGO_TARGET_DIR=$FRAMES_TARGET cargo test 2>&1) |
+	tee -a "$host_out"
+host_rc=$((host_rc | PIPESTATUS[0]))
 read -r hp hf < <(awk '/^test result: / { p += $4; f += $6 } END { print p + 0, f + 0 }' "$host_out")
 PASS=$((PASS + ${hp:-0}))
 FAIL=$((FAIL + ${hf:-0}))
@@ -85,31 +157,43 @@ if [ "$host_rc" -ne 0 ] && [ "${hf:-0}" -eq 0 ]; then
 	result 1 "host: cargo test failed to run"
 fi
 rm -f "$host_out"
-
 # libFuzzer needs a few unstable flags; RUSTC_BOOTSTRAP lets the stable toolchain take them.
-log "fuzzing the packet parser and rewrite for ${FUZZ_SECONDS:-60} s"
 (cd "$RFLOW_ROOT/rust/pure" && RUSTC_BOOTSTRAP=1 cargo fuzz run packet --sanitizer none -- \
 	-max_total_time="${FUZZ_SECONDS:-60}" 2>&1 | grep -E '^(Done|#[0-9]+ +DONE)|panicked|SUMMARY')
 result "${PIPESTATUS[0]}" "fuzz: packet parser and rewrite, ${FUZZ_SECONDS:-60} s without a failure"
 
-if [ "$build" -ne 0 ]; then
-	result 1 "vm: selftests not run, the module did not build"
+if [ "$build" -ne 0 ] || [ "$frames" -ne 0 ]; then
+	result 1 "vm: selftests not run, the module or the frame generator did not build"
+	kill "$debug_build" 2>/dev/null
 	summary
 fi
+COMMON=(KDIR="$KDIR" RFLOW_FRAMES="$FRAMES_BIN")
 
-# 3. Selftests against rflow.
-TESTS=(rflow_forward.sh rflow_lifecycle.sh rflow_parity.sh nft_flowtable_upstream.sh)
-log "VM selftests against rflow: ${TESTS[*]}"
-vm_out=$(mktemp)
-"$RFLOW_ROOT/scripts/vm.sh" -- selftests/run.sh KDIR="$KDIR" "${TESTS[@]}" 2>&1 | tee "$vm_out"
-vm_results "$vm_out" "${TESTS[@]}"
+stage "vm: normal kernel, rflow selftests"
+vm_run "vm normal" -- "${COMMON[@]}" RFLOW_KO="$KO" \
+	rflow_forward.sh rflow_lifecycle.sh rflow_parity.sh rflow_removal.sh kernel_features.sh \
+	nft_flowtable_upstream.sh
 
-# 4. Control run against the C flowtable.
-log "VM control run against the C flowtable"
-"$RFLOW_ROOT/scripts/vm.sh" --allow-c-flowtable -- selftests/run.sh KDIR="$KDIR" control.sh 2>&1 |
-	tee "$vm_out"
-vm_results "$vm_out" control.sh
-rm -f "$vm_out"
+stage "vm: normal kernel, control run against C"
+vm_run "vm control" --allow-c-flowtable -- "${COMMON[@]}" RFLOW_KO="$KO" \
+	HOSTILE_COMPARE=1 FRAMES="${CI_HOSTILE_FRAMES:-300000}" control.sh rflow_hostile.sh
 
-log "all tests took $(($(date +%s) - start)) s"
+stage "debug kernel build (waiting for the background build)"
+if ! wait "$debug_build"; then
+	tail -n 30 "$debug_log"
+	result 1 "debug kernel build"
+	summary
+fi
+rm -f "$debug_log"
+KO_DEBUG=$("$RFLOW_ROOT/scripts/build-module.sh" --debug CLIPPY=1 KRUSTFLAGS=-Dwarnings)
+result $? "build: rflow.ko (debug kernel) with clippy, no warnings"
+
+stage "vm: debug kernel, rflow selftests, scale, churn, faults, hostile frames"
+VM_MEMORY=${CI_DEBUG_MEMORY:-4G} vm_run "vm debug" --debug -- "${COMMON[@]}" \
+	KDIR="$KDIR_DEBUG" RFLOW_KO="$KO_DEBUG" TIME_SCALE=4 SIZE=1000000 \
+	FLOWS="${CI_FLOWS:-100000}" CHURN="${CI_CHURN:-100000}" CYCLES="${CI_CYCLES:-10}" \
+	FRAMES="${CI_DEBUG_FRAMES:-100000}" TEST_TIMEOUT=2400 \
+	rflow_forward.sh rflow_lifecycle.sh rflow_parity.sh rflow_removal.sh rflow_faults.sh \
+	rflow_reload.sh rflow_scale.sh rflow_churn.sh rflow_hostile.sh
+
 summary

@@ -11,6 +11,11 @@
 
 RFLOW_ROOT=${RFLOW_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 SELFTESTS=$RFLOW_ROOT/selftests
+# The module built for the running kernel (scripts/vm.sh passes it; a plain build is in the tree).
+RFLOW_KO=${RFLOW_KO:-$RFLOW_ROOT/rflow.ko}
+# Slow kernels (the debug kernel: KASAN, lockdep) stretch wall-clock bounds by this factor;
+# scripts/check.sh sets it from the kernel variant.
+TIME_SCALE=${TIME_SCALE:-1}
 # RFLOW_IMPL=c runs the same checks with the C flowtable loaded instead (control runs).
 RFLOW_IMPL=${RFLOW_IMPL:-rflow}
 C_MODULES="nf_flow_table nf_flow_table_inet nft_flow_offload"
@@ -92,7 +97,7 @@ load_impl() {
 		lsmod | grep -q '^rflow ' && rmmod rflow
 		modprobe nf_flow_table_inet && modprobe nft_flow_offload
 	elif ! lsmod | grep -q '^rflow '; then
-		insmod "$RFLOW_ROOT/rflow.ko"
+		insmod "$RFLOW_KO"
 	fi
 }
 
@@ -108,11 +113,33 @@ rflow_is_the_flowtable() {
 	done
 }
 
-# Prints field $2 of the flowtable line of /proc/net/rflow in namespace $1.
+# Prints counter $2 of the flowtables of namespace $1, summed over its flowtables:
+#   flows, created, removed, buckets: from the flowtable lines;
+#   packets, bytes: what the fast path forwarded, removed flows (packets_removed,
+#   bytes_removed of the flowtable lines) plus live ones (the counters of the flow lines).
+# A listing that cannot be read, or lists no flowtable, fails the check (see `fail`).
 rflow_stat() {
-	local ns=$1 field=$2
-	ip netns exec "$ns" cat /proc/net/rflow 2>/dev/null |
-		awk -v f="$field" '$1 == "flowtable" { for (i = 5; i < NF; i += 2) if ($i == f) { print $(i + 1); exit } }'
+	local ns=$1 field=$2 out
+	if ! out=$(ip netns exec "$ns" cat /proc/net/rflow 2>&1); then
+		fail "cannot read /proc/net/rflow in $ns: $out"
+		return 1
+	fi
+	if ! grep -q '^flowtable ' <<<"$out"; then
+		fail "/proc/net/rflow of $ns lists no flowtable"
+		return 1
+	fi
+	awk -v f="$field" '
+	$1 == "flowtable" {
+		for (i = 5; i < NF; i += 2) {
+			if ($i == f) sum += $(i + 1)
+			if (f == "packets" && $i == "packets_removed") sum += $(i + 1)
+			if (f == "bytes" && $i == "bytes_removed") sum += $(i + 1)
+		}
+	}
+	$1 != "flowtable" && $1 != "rflow" && (f == "packets" || f == "bytes") {
+		for (i = 1; i < NF; i++) if ($i == f) sum += $(i + 1)
+	}
+	END { print sum + 0 }' <<<"$out"
 }
 
 # Prints field $1 of rflow's module-wide line in /proc/net/rflow (initial namespace):
@@ -127,9 +154,9 @@ rflow_allocated() {
 	rflow_total flows_allocated
 }
 
-# Waits up to $1 seconds for "$2..." to succeed.
+# Waits up to $1 seconds (times TIME_SCALE) for "$2..." to succeed.
 wait_for() {
-	local secs=$1
+	local secs=$(($1 * TIME_SCALE))
 	shift
 	local i
 	for ((i = 0; i < secs * 10; i++)); do
@@ -142,6 +169,11 @@ wait_for() {
 # Succeeds when namespace $1 has a TCP listener on port $2.
 listening() {
 	ip netns exec "$1" ss -lnt | grep -q ":$2 "
+}
+
+# Succeeds when namespace $1 has a UDP socket bound to port $2.
+udp_bound() {
+	ip netns exec "$1" ss -lnu | grep -q ":$2 "
 }
 
 # --- topology ----------------------------------------------------------------
@@ -204,11 +236,23 @@ load_ruleset() {
 	EOF
 }
 
+# Prints the bytes counter $1 of table inet filter in the router counted; a counter that cannot
+# be read fails the check (see `fail`) instead of reading as zero.
+counter_bytes() {
+	local out b
+	out=$(ip netns exec "$nsr" nft list counter inet filter "$1" 2>&1)
+	b=$(awk '$1 == "packets" && $3 == "bytes" { print $4 }' <<<"$out")
+	if ! [[ $b =~ ^[0-9]+$ ]]; then
+		fail "cannot read counter $1: $out"
+		return 1
+	fi
+	echo "$b"
+}
+
 # Prints the bytes the forward chain counted in both directions.
 forward_bytes() {
 	local o r
-	o=$(ip netns exec "$nsr" nft list counter inet filter routed_orig | awk '/bytes/ { print $4 }')
-	r=$(ip netns exec "$nsr" nft list counter inet filter routed_repl | awk '/bytes/ { print $4 }')
+	o=$(counter_bytes routed_orig) && r=$(counter_bytes routed_repl) || return 1
 	echo $((o + r))
 }
 
@@ -226,7 +270,7 @@ fastpath_begin() {
 # 5% of them and rflow's counters at least 90%.
 fastpath_check() {
 	local moved=$1 fwd ft before
-	fwd=$(forward_bytes)
+	fwd=$(forward_bytes) || return 1
 	before=$(cat "$work/ft_before" 2>/dev/null)
 	ft=$(rflow_stat "$nsr" bytes)
 	ft=$((${ft:-0} - ${before:-0}))
@@ -291,7 +335,7 @@ tcp_transfer() {
 udp_transfer_background() {
 	timeout 120 ip netns exec "$ns2" python3 "$SELFTESTS/udp_xfer.py" server 10.0.2.99 5000 &
 	udp_server=$!
-	sleep 0.5
+	wait_for 20 udp_bound "$ns2" 5000 || fail "udp server did not start"
 	timeout 120 ip netns exec "$ns1" python3 "$SELFTESTS/udp_xfer.py" client 10.0.2.99 5000 "$1" &
 	udp_client=$!
 }
@@ -307,10 +351,95 @@ udp_transfer() {
 	make_file "$dir/a" "$size"
 	timeout 120 ip netns exec "$ns2" python3 "$SELFTESTS/udp_xfer.py" server "$bind" "$lport" &
 	local spid=$!
-	sleep 0.5
+	wait_for 20 udp_bound "$ns2" "$lport" || { fail "udp server did not start"; return 1; }
 	timeout 120 ip netns exec "$ns1" python3 "$SELFTESTS/udp_xfer.py" client "$dst" "$dport" "$dir/a"
 	local rc=$?
 	wait "$spid" || rc=1
 	rm -rf "$dir"
 	return $rc
+}
+
+# --- many flows from pktgen -----------------------------------------------------------------
+#
+# pktgen in ns1 sends 64-byte UDP packets to 10.0.2.99 port 9 from sources 10.1.x.y, ports
+# 1000-1015: the source address and port both advance by one per packet, so with an odd number
+# of addresses A the stream cycles through A * 16 distinct tuples. ns2 drops them at ingress.
+
+# Number of distinct tuples many_flows_prepare set up.
+MANY_FLOWS=0
+
+# Prepares the topology and conntrack for at least $1 concurrent flows.
+many_flows_prepare() {
+	local want=$1 addrs
+	addrs=$(( (want + 15) / 16 ))
+	[ $((addrs % 2)) -eq 1 ] || addrs=$((addrs + 1))
+	MANY_FLOWS=$((addrs * 16))
+	modprobe pktgen || { fail "no pktgen"; return 1; }
+	sysctl -q -w net.netfilter.nf_conntrack_max=$((MANY_FLOWS * 2 + 10000))
+	echo $((MANY_FLOWS / 2)) >/sys/module/nf_conntrack/parameters/hashsize
+	ip netns exec "$nsr" sysctl -q net.netfilter.nf_conntrack_udp_timeout=600
+	ip -net "$nsr" route add 10.1.0.0/16 via 10.0.1.99
+	ip netns exec "$ns2" nft -f - <<-EOF2 || { fail "sink ruleset"; return 1; }
+	table netdev sink {
+		chain in {
+			type filter hook ingress device eth0 priority 0;
+			udp dport 9 counter drop
+		}
+	}
+	EOF2
+	local first=$((10 << 24 | 1 << 16 | 1)) last
+	last=$((first + addrs - 1))
+	local mac
+	mac=$(ip -net "$nsr" -br link show veth0 | awk '{ print $3 }')
+	pg() { ip netns exec "$ns1" sh -c "echo '$1' > /proc/net/pktgen/$2" || fail "pktgen: $1"; }
+	pg "rem_device_all" kpktgend_0
+	pg "add_device eth0" kpktgend_0
+	pg "clone_skb 0" eth0
+	pg "pkt_size 64" eth0
+	pg "delay 0" eth0
+	pg "dst 10.0.2.99" eth0
+	pg "dst_mac $mac" eth0
+	pg "src_min $((first >> 24)).$((first >> 16 & 255)).$((first >> 8 & 255)).$((first & 255))" eth0
+	pg "src_max $((last >> 24)).$((last >> 16 & 255)).$((last >> 8 & 255)).$((last & 255))" eth0
+	pg "udp_src_min 1000" eth0
+	# pktgen's source port range excludes its maximum.
+	pg "udp_src_max 1016" eth0
+	pg "udp_dst_min 9" eth0
+	pg "udp_dst_max 9" eth0
+	echo "pktgen: $MANY_FLOWS tuples ($addrs addresses x 16 ports)"
+}
+
+# Sends $1 packets (blocks until done); prints the packets per second pktgen reports.
+many_flows_send() {
+	ip netns exec "$ns1" sh -c "echo 'count $1' > /proc/net/pktgen/eth0 && echo start > /proc/net/pktgen/pgctrl" ||
+		{ fail "pktgen run"; return 1; }
+	ip netns exec "$ns1" sed -n 's/.* \([0-9]*\)pps .*/\1/p' /proc/net/pktgen/eth0
+}
+
+# Starts a background loop listing the router's flows until $work/readers.stop exists; each
+# listing appends "flows buckets duplicates" to $work/readers.log. The loop writes nothing to
+# its inherited stdout: a check's output capture (tap_check) would wait for it to exit.
+listing_readers_start() {
+	rm -f "$work/readers.stop" "$work/readers.log" "$work/readers.done"
+	: >"$work/readers.log"
+	(
+		while [ ! -e "$work/readers.stop" ]; do
+			ip netns exec "$nsr" cat /proc/net/rflow >"$work/readers.cur" 2>/dev/null || break
+			awk '$1 == "flowtable" { for (i = 5; i < NF; i += 2) if ($i == "buckets") b = $(i + 1) }
+			     $1 == "udp" || $1 == "tcp" || $1 == "gre" { n++; k = $2 " " $4; if (seen[k]++) d++ }
+			     END { print n + 0, b + 0, d + 0 }' "$work/readers.cur" >>"$work/readers.log"
+			# Keep the evidence of a listing that showed a flow twice.
+			if [ "$(tail -n 1 "$work/readers.log" | awk '{ print $3 }')" != 0 ]; then
+				awk '$1 == "udp" || $1 == "tcp" || $1 == "gre" { k = $2 " " $4; c[k]++; l[k] = l[k] "\n" $0 }
+				     END { for (k in c) if (c[k] > 1) print l[k] }' "$work/readers.cur" >>"$work/readers.dups"
+			fi
+		done
+		touch "$work/readers.done"
+	) >/dev/null 2>&1 &
+}
+
+# Stops the loop (from any subshell: checks run in their own).
+listing_readers_stop() {
+	touch "$work/readers.stop"
+	wait_for 60 test -e "$work/readers.done" || fail "listing loop did not stop"
 }

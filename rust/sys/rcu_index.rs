@@ -179,6 +179,12 @@ impl<T: Payload> Indexed<T> {
         )
     }
 
+    /// Returns the object's position in its index's order (that of its first node), for walks
+    /// that must find it again.
+    pub(crate) fn position(&self) -> (u64, T::Key) {
+        (self.nodes[0].hash, self.nodes[0].key)
+    }
+
     /// Returns the object a node belongs to.
     #[inline(always)]
     fn of_node(node: &Node<T::Key>) -> &Indexed<T> {

@@ -9,6 +9,7 @@
 
 use super::{NfFlowtable, PktInfo};
 use crate::bindings;
+use crate::sys::rcu::ReadSection;
 use core::{ffi::CStr, marker::PhantomData, mem::size_of};
 use kernel::{
     error::{from_err_ptr, from_result},
@@ -30,8 +31,9 @@ pub(crate) trait ExprOps: Sized + Send + Sync + 'static {
     /// Builds an expression from its attributes (`init`), under nf_tables' commit mutex.
     fn init(ctx: &Ctx, attrs: &Attrs<'_>) -> Result<Self>;
 
-    /// Evaluates the expression on a packet, in the packet path.
-    fn eval(&self, regs: &mut Regs, pkt: &PktInfo);
+    /// Evaluates the expression on a packet, in the packet path, inside netfilter's read-side
+    /// section (`rcu`).
+    fn eval(&self, rcu: &ReadSection, regs: &mut Regs, pkt: &PktInfo);
 
     /// The rule is committed again after an aborted removal.
     fn activate(&self, ctx: &Ctx);
@@ -349,7 +351,10 @@ unsafe extern "C" fn eval_callback<T: ExprOps>(
             PktInfo::from_raw(pkt),
         )
     };
-    this.eval(regs, pkt);
+    // SAFETY: nf_tables evaluates rules from netfilter hooks, which `nf_hook_slow()` runs under
+    // `rcu_read_lock()`.
+    let rcu = unsafe { ReadSection::assume() };
+    this.eval(rcu, regs, pkt);
 }
 
 /// `init`.

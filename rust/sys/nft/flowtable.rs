@@ -60,9 +60,11 @@ pub(crate) trait FlowtableOps: Sized + Send + Sync + 'static {
     /// A device joins or leaves the flowtable.
     fn setup(&self, nf: &NfFlowtable, dev: &NetDevice, cmd: BlockCommand) -> Result;
 
-    /// The ingress hook: a packet arrived on one of the flowtable's devices.
+    /// The ingress hook: a packet arrived on one of the flowtable's devices. It runs inside
+    /// netfilter's read-side section (`rcu`).
     fn hook(
         &self,
+        rcu: &ReadSection,
         nf: &NfFlowtable,
         skb: HookSkb<'_>,
         state: &HookState,
@@ -431,5 +433,7 @@ unsafe extern "C" fn hook_callback<S: FlowtableOps, const F: u8>(
     let skb = unsafe { HookSkb::new(skb) };
     // SAFETY: `state` is valid for the hook call.
     let state = unsafe { HookState::from_raw(state) };
-    r.state.hook(nf, skb, state, family).to_nf()
+    // SAFETY: `nf_hook_slow()` runs hooks under `rcu_read_lock()`, for the whole call.
+    let rcu = unsafe { ReadSection::assume() };
+    r.state.hook(rcu, nf, skb, state, family).to_nf()
 }
