@@ -16,12 +16,22 @@
 #   rflow    rflow, same ruleset
 #
 # Output: one "sample <mode> <flows> <rep> <instructions per packet> offloaded=<flows>" line per
-# measurement; "error ..." when the sink did not receive every packet.
+# measurement; "error ..." when the sink did not receive every packet. For the flowtable modes
+# also, per measurement: "setup <mode> <flows> <rep> <guest ns per packet>" (the pass that
+# creates the flows, every packet of it offloading its connection), "memory <mode> <flows> <rep>
+# <bytes per flow>" (slab and vmalloc growth over that pass, divided by the flows created), and
+# for rflow "resize <flows> <rep> <longest microseconds a resize held the writer lock>".
+#
+# Up to 16384 flows differ by source port; beyond, by source address (10.3.x.y, an odd count of
+# them) and one of 16 source ports, both advancing with every packet.
 set -u
 REPS=${REPS:-5}
-FLOWS=${FLOWS:-"1 1024 16384"}
+FLOWS=${FLOWS:-"1 1024 16384 1000000"}
 COUNT=${COUNT:-40000}
 MODES=${MODES:-"drop route classic cflow rflow"}
+# Table sizes above 16384 flows take minutes per mode to warm up: fewer modes and repetitions.
+BIG_MODES=${BIG_MODES:-"drop cflow rflow"}
+BIG_REPS=${BIG_REPS:-2}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PG=/proc/net/pktgen
 
@@ -50,6 +60,12 @@ ip -n rtr addr add 10.1.1.1/24 dev vrin
 ip -n rtr addr add 10.1.2.1/24 dev vrout
 ip -n sink addr add 10.1.2.2/24 dev vsink
 ip netns exec rtr sysctl -q net.ipv4.ip_forward=1
+ip -n rtr route add 10.3.0.0/16 via 10.1.1.2
+# Room for a million connections; the flows outlive the longest warm-up.
+sysctl -q -w net.netfilter.nf_conntrack_max=2500000
+echo 1048576 >/sys/module/nf_conntrack/parameters/hashsize
+ip netns exec rtr sysctl -q net.netfilter.nf_conntrack_udp_timeout=3600
+ip netns exec rtr sysctl -q net.netfilter.nf_flowtable_udp_timeout=3600
 # The sink drops everything at ingress, ARP included, so the router's neighbour is static.
 ip -n rtr neigh add 10.1.2.2 lladdr "$(ip -n sink -br link show vsink | awk '{ print $3 }')" \
 	dev vrout nud permanent
@@ -84,9 +100,26 @@ pktgen_setup() {
 	pgset "dst_mac $rtr_mac" $PG/vsrc
 	pgset "udp_dst_min 9" $PG/vsrc
 	pgset "udp_dst_max 9" $PG/vsrc
-	# Sequential source ports: every flow is visited once per `flows` packets.
+	# Sequential source ports (pktgen's range excludes its maximum): every flow is visited once
+	# per `flows` packets.
 	pgset "udp_src_min 1024" $PG/vsrc
-	pgset "udp_src_max $((1024 + flows - 1))" $PG/vsrc
+	if [ "$flows" -le 16384 ]; then
+		pgset "udp_src_max $((1024 + flows))" $PG/vsrc
+		return
+	fi
+	# Addresses x 16 ports, with an odd number of addresses: the two counters cycle through
+	# every combination.
+	local addrs=$(( (flows + 15) / 16 ))
+	[ $((addrs % 2)) -eq 1 ] || addrs=$((addrs + 1))
+	local last=$((addrs - 1))
+	pgset "udp_src_max 1040" $PG/vsrc
+	pgset "src_min 10.3.0.0" $PG/vsrc
+	pgset "src_max 10.3.$((last >> 8)).$((last & 255))" $PG/vsrc
+}
+
+# Prints the kernel's slab plus vmalloc memory in bytes.
+kernel_memory() {
+	awk '$1 == "Slab:" || $1 == "VmallocUsed:" { s += $2 } END { print s * 1024 }' /proc/meminfo
 }
 
 # Sends $1 packets and prints pktgen's busy time in microseconds.
@@ -118,7 +151,7 @@ use_rflow() {
 	for m in nft_flow_offload nf_flow_table_inet nf_flow_table; do
 		unload "$m"
 	done
-	lsmod | grep -q '^rflow ' || insmod "$ROOT/rflow.ko" || die "insmod rflow"
+	lsmod | grep -q '^rflow ' || insmod "${RFLOW_KO:-$ROOT/rflow.ko}" || die "insmod rflow"
 }
 
 ruleset() {
@@ -162,7 +195,7 @@ ruleset() {
 offloaded() {
 	case "$1" in
 	rflow) ip netns exec rtr awk '$1 == "flowtable" { print $6 }' /proc/net/rflow ;;
-	cflow) ip netns exec rtr conntrack -L 2>/dev/null | grep -c OFFLOAD ;;
+	cflow) (ip netns exec rtr conntrack -L 2>/dev/null | grep -c OFFLOAD) ;;
 	*) echo 0 ;;
 	esac
 }
@@ -171,9 +204,15 @@ echo "config count=$COUNT reps=$REPS flows='$FLOWS' modes='$MODES'"
 echo "kernel $(uname -r), $(nproc) cpu"
 for flows in $FLOWS; do
 	pktgen_setup "$flows"
-	for rep in $(seq "$REPS"); do
+	modes=$MODES
+	reps=$REPS
+	if [ "$flows" -gt 16384 ]; then
+		modes=$BIG_MODES
+		reps=$BIG_REPS
+	fi
+	for rep in $(seq "$reps"); do
 		# A different mode order in every repetition (rotated), so slow drifts cancel out.
-		set -- $MODES
+		set -- $modes
 		order=()
 		for ((i = 0; i < $#; i++)); do
 			idx=$(((i + rep) % $# + 1))
@@ -186,11 +225,26 @@ for flows in $FLOWS; do
 			rflow) use_rflow ;;
 			esac
 			ruleset "$mode"
-			# Warm up: the second packet of a flow offloads it (conntrack confirms the first);
-			# then let the GC worker run (rflow grows its table there).
-			pktgen_run $((3 * flows + 100)) >/dev/null
+			# Warm up: the first pass creates the conntrack entries, the second offloads every
+			# flow (conntrack confirmed the first packet) and is measured as the setup cost, the
+			# third runs on the fast path; then let the GC worker run (rflow resizes there).
+			pktgen_run "$flows" >/dev/null
+			mem0=$(kernel_memory)
+			usec=$(pktgen_run "$flows")
+			sleep 2
+			mem1=$(kernel_memory)
+			pktgen_run $((flows + 100)) >/dev/null
 			sleep 2
 			off=$(offloaded "$mode")
+			case "$mode" in
+			cflow | rflow)
+				echo "setup $mode $flows $rep $((usec * 1000 / flows)) offloaded=$off"
+				[ "$off" -gt 0 ] && echo "memory $mode $flows $rep $(( (mem1 - mem0) / off ))"
+				;;
+			esac
+			if [ "$mode" = rflow ]; then
+				echo "resize $flows $rep $(ip netns exec rtr awk '$1 == "flowtable" { for (i = 5; i < NF; i += 2) if ($i == "resize_max_locked_us") print $(i + 1) }' /proc/net/rflow)"
+			fi
 			before=$(sink_packets)
 			usec=$(pktgen_run "$COUNT")
 			after=$(sink_packets)

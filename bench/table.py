@@ -9,10 +9,21 @@ from collections import defaultdict
 
 MODES = ["drop", "route", "classic", "cflow", "rflow"]
 samples = defaultdict(list)
+setup = defaultdict(list)
+memory = defaultdict(list)
+resize = defaultdict(list)
 for line in open(sys.argv[1]):
     f = line.split()
-    if f and f[0] == "sample":
+    if not f:
+        continue
+    if f[0] == "sample":
         samples[(f[1], int(f[2]))].append(int(f[4]))
+    elif f[0] == "setup":
+        setup[(f[1], int(f[2]))].append(int(f[4]))
+    elif f[0] == "memory":
+        memory[(f[1], int(f[2]))].append(int(f[4]))
+    elif f[0] == "resize" and len(f) > 3 and f[3].isdigit():
+        resize[int(f[1])].append(int(f[3]))
 
 flows = sorted({k[1] for k in samples})
 print()
@@ -38,3 +49,57 @@ for n in flows:
     print(f"| {n} | " + " | ".join(cells) + f" | {ratio} |")
 print()
 print("[+N] = cost above the drop floor (pktgen, veth and receive are in the floor).")
+
+
+def med(d, k):
+    return statistics.median(d[k]) if d.get(k) else None
+
+
+one = {m: med(samples, (m, min(flows))) for m in ("drop", "cflow", "rflow")} if flows else {}
+print()
+print("scale: cost above the floor at each size / at the smallest size")
+print()
+print("| flows | cflow (C) | rflow |")
+print("|---|---|---|")
+for n in flows:
+    cells = []
+    for m in ("cflow", "rflow"):
+        v, d, base = med(samples, (m, n)), med(samples, ("drop", n)), one.get(m)
+        if None in (v, d, base, one.get("drop")):
+            cells.append("-")
+        else:
+            cells.append(f"{(v - d) / (base - one['drop']):.3f}")
+    print(f"| {n} | " + " | ".join(cells) + " |")
+
+print()
+print("flow setup: guest instructions per packet of the pass that offloads every flow (slow path")
+print("plus flow creation), and flows set up per second of guest time")
+print()
+print("| flows | cflow (C) | rflow | rflow / C | C flows/s | rflow flows/s |")
+print("|---|---|---|---|---|---|")
+for n in flows:
+    c, r = med(setup, ("cflow", n)), med(setup, ("rflow", n))
+    if c is None or r is None:
+        continue
+    print(f"| {n} | {c:.0f} | {r:.0f} | {r / c:.3f} | {1e9 / c:,.0f} | {1e9 / r:,.0f} |")
+
+print()
+print("memory per flow: slab + vmalloc growth while the flows were created, per flow (bytes)")
+print()
+print("| flows | cflow (C) | rflow | rflow / C |")
+print("|---|---|---|---|")
+for n in flows:
+    c, r = med(memory, ("cflow", n)), med(memory, ("rflow", n))
+    if c is None or r is None:
+        continue
+    print(f"| {n} | {c:.0f} | {r:.0f} | {r / c:.2f} |")
+
+print()
+print("longest time one of rflow's resizes held the table's writer lock (inserts waited),")
+print("in guest microseconds (= thousands of instructions)")
+print()
+print("| flows | max over the repetitions |")
+print("|---|---|")
+for n in flows:
+    if resize.get(n):
+        print(f"| {n} | {max(resize[n])} |")

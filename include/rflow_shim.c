@@ -59,6 +59,11 @@ void rflow_cond_resched(void)
 	cond_resched();
 }
 
+u64 rflow_ktime_ns(void)
+{
+	return ktime_get_ns();
+}
+
 void rflow_init_delayed_work(struct delayed_work *dwork, work_func_t fn)
 {
 	INIT_DELAYED_WORK(dwork, fn);

@@ -49,6 +49,7 @@ void rflow_spin_lock_init(spinlock_t *lock);
 void rflow_spin_lock_bh(spinlock_t *lock);
 void rflow_spin_unlock_bh(spinlock_t *lock);
 void rflow_cond_resched(void);
+u64 rflow_ktime_ns(void);
 
 /* Work items. */
 void rflow_init_delayed_work(struct delayed_work *dwork, work_func_t fn);

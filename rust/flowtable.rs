@@ -96,6 +96,8 @@ pub(crate) struct Stats {
     pub(crate) shrunk: u64,
     /// Resizes that could not allocate the new array (the table kept the old one).
     pub(crate) resize_failed: u64,
+    /// Longest time a resize blocked inserts, in microseconds.
+    pub(crate) resize_max_locked_us: u64,
 }
 
 /// Bucket array sizes: 64 buckets at first, at most 2^20 (8 MiB of heads), beyond which chains
@@ -123,6 +125,8 @@ pub(crate) struct FlowTable {
     grown: AtomicU64,
     shrunk: AtomicU64,
     resize_failed: AtomicU64,
+    /// Longest time a resize held the writer lock (inserts waited), in nanoseconds.
+    resize_max_locked_ns: AtomicU64,
 }
 
 impl FlowTable {
@@ -190,12 +194,22 @@ impl FlowTable {
         let _serial = self.gc.lock();
         self.index.for_each(|flow| self.gc_step(flow));
         match self.index.resize() {
-            Ok(Some((from, to))) if to > from => self.grown.fetch_add(1, Ordering::Relaxed),
-            Ok(Some(_)) => self.shrunk.fetch_add(1, Ordering::Relaxed),
-            Ok(None) => 0,
+            Ok(Some(r)) => {
+                let counter = if r.to > r.from {
+                    &self.grown
+                } else {
+                    &self.shrunk
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                self.resize_max_locked_ns
+                    .fetch_max(r.locked_ns, Ordering::Relaxed);
+            }
+            Ok(None) => {}
             // The current array stays; the next pass tries again.
-            Err(_) => self.resize_failed.fetch_add(1, Ordering::Relaxed),
-        };
+            Err(_) => {
+                self.resize_failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// GC of one flow (`nf_flow_offload_gc_step()`).
@@ -249,6 +263,7 @@ impl FlowTable {
             grown: self.grown.load(Ordering::Relaxed),
             shrunk: self.shrunk.load(Ordering::Relaxed),
             resize_failed: self.resize_failed.load(Ordering::Relaxed),
+            resize_max_locked_us: self.resize_max_locked_ns.load(Ordering::Relaxed) / 1000,
         }
     }
 }
@@ -267,6 +282,7 @@ impl FlowtableOps for FlowTable {
             grown: AtomicU64::new(0),
             shrunk: AtomicU64::new(0),
             resize_failed: AtomicU64::new(0),
+            resize_max_locked_ns: AtomicU64::new(0),
         }? Error)
     }
 

@@ -11,7 +11,7 @@
 //!
 //! ```text
 //! rflow flows_allocated 1 flows_created 7 packets_neigh 1200 bytes_neigh 1560000 packets_direct 0 bytes_direct 0 packets_xfrm 0 bytes_xfrm 0
-//! flowtable inet filter f1 flows 1 created 3 removed 2 packets_removed 1200 bytes_removed 1560000 buckets 64 grown 0 shrunk 0 resize_failed 0
+//! flowtable inet filter f1 flows 1 created 3 removed 2 packets_removed 1200 bytes_removed 1560000 buckets 64 grown 0 shrunk 0 resize_failed 0 resize_max_locked_us 0
 //!  tcp 10.0.1.99:40000 > 10.0.2.99:12345 iif 3 packets 600 bytes 780000 xmit neigh | 10.0.2.99:12345 > 10.0.1.99:40000 iif 4 packets 600 bytes 31200 xmit direct encap 8100/10 | expires 29 nat closing
 //! ```
 //!
@@ -216,7 +216,7 @@ impl Listing for FlowListing {
                 let s = m.state.stats(rcu);
                 writeln!(
                     out,
-                    "flowtable {} {} {} flows {} created {} removed {} packets_removed {} bytes_removed {} buckets {} grown {} shrunk {} resize_failed {}",
+                    "flowtable {} {} {} flows {} created {} removed {} packets_removed {} bytes_removed {} buckets {} grown {} shrunk {} resize_failed {} resize_max_locked_us {}",
                     family_name(family),
                     tname.to_str().unwrap_or("?"),
                     name.to_str().unwrap_or("?"),
@@ -228,7 +228,8 @@ impl Listing for FlowListing {
                     s.buckets,
                     s.grown,
                     s.shrunk,
-                    s.resize_failed
+                    s.resize_failed,
+                    s.resize_max_locked_us
                 )
             }
             At::Flow(id, pos) => {

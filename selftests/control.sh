@@ -8,7 +8,7 @@
 
 source "$(dirname "$0")/lib.sh"
 
-tap_header 6
+tap_header 7
 forward_out=$(RFLOW_IMPL=c bash "$SELFTESTS/rflow_forward.sh" 2>&1)
 printf '%s\n' "$forward_out" | sed 's/^/# /'
 
@@ -33,6 +33,8 @@ tap_check "C flowtable: every rflow attribution check of rflow_forward fails" \
 	expect "$forward_out" rflow_forward '(rflow is|.*: rflow listed)' 'not ok'
 tap_check "C flowtable: every nft_flowtable.sh case passes, both passes" \
 	expect "$upstream_out" nft_flowtable_upstream 'pass [12]: ' ok
+tap_check "C flowtable: nft_flowtable.sh reports exactly the pinned cases" \
+	expect "$upstream_out" nft_flowtable_upstream 'nft_flowtable.sh reported exactly the pinned' ok
 tap_check "C flowtable: nft_flowtable.sh exits 0" \
 	expect "$upstream_out" nft_flowtable_upstream 'nft_flowtable.sh exit status' ok
 tap_check "C flowtable: every rflow attribution check of the upstream run fails" \

@@ -8,6 +8,10 @@
 # loaded, and rflow's module-wide totals must show that it created the flows and forwarded
 # packets through all three transmit paths the script exercises: neighbour (routing, NAT),
 # direct (bridge, bridge + VLAN) and xfrm (IPsec).
+#
+# The cases the script reports are pinned in nft_flowtable_upstream.cases (the 34 PASS lines of
+# 6.12's script, which the C flowtable passes in the control run): a case that stops running,
+# or runs twice, fails the check instead of quietly lowering the count.
 
 source "$(dirname "$0")/lib.sh"
 
@@ -33,6 +37,15 @@ while IFS= read -r line; do
 	"FAIL: "*) tap_fail "pass $pass: ${line#FAIL: }" ;;
 	esac
 done <<<"$out"
+pinned() {
+	local got
+	got=$(awk '/^re-run with random mtus/ { p = 2; next } /^(PASS|FAIL): / { sub(/^(PASS|FAIL): /, ""); print "pass " (p ? p : 1) ": " $0 }' <<<"$out")
+	if ! diff <(sort "$SELFTESTS/nft_flowtable_upstream.cases") <(sort <<<"$got") >"$work/cases.diff"; then
+		fail "cases differ from nft_flowtable_upstream.cases (< pinned, > this run): $(cat "$work/cases.diff")"
+	fi
+	echo "$(wc -l <<<"$got") cases, the pinned set"
+}
+tap_check "nft_flowtable.sh reported exactly the pinned set of cases" pinned
 if [ "$rc" -eq 0 ]; then
 	tap_ok "nft_flowtable.sh exit status 0"
 else

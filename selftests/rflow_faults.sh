@@ -33,7 +33,9 @@ trap 'faults_off; __lib_exit' EXIT
 
 fresh() {
 	cleanup_topology
-	setup_topology && load_ruleset && many_flows_prepare 2000 >/dev/null
+	setup_topology && load_ruleset && many_flows_prepare 2000 >/dev/null || return 1
+	# pktgen's flows must outlive the transfers that follow them on a slow kernel.
+	ip netns exec "$nsr" sysctl -q net.netfilter.nf_flowtable_udp_timeout=3600
 }
 
 # Makes every call of function $1 return NULL (fail_function).
@@ -61,8 +63,8 @@ counters_agree() {
 traffic() {
 	many_flows_send 6000 >/dev/null &
 	local pg=$!
-	tcp_transfer 10.0.2.99 1000000 || return 1
-	udp_transfer 10.0.2.99 500000 || return 1
+	tcp_transfer 10.0.2.99 400000 || return 1
+	udp_transfer 10.0.2.99 100000 || return 1
 	wait "$pg"
 }
 
@@ -78,9 +80,11 @@ failslab_flows() {
 	traffic || return 1
 	local listed
 	listed=$(ip netns exec "$nsr" cat /proc/net/rflow | grep -c '^ udp ')
-	echo "with half of the flow allocations failing: $listed of ~2000 pktgen tuples offloaded"
-	[ "$listed" -gt 0 ] && [ "$listed" -lt 2002 ] ||
-		fail "$listed flows: failslab did not act on rflow's cache"
+	# Each tuple has two chances (the passes after the one that confirms its conntrack entry):
+	# about three quarters of them end up offloaded.
+	echo "with half of the flow allocations failing: $listed of $MANY_FLOWS pktgen tuples offloaded"
+	[ "$listed" -gt $((MANY_FLOWS / 10)) ] && [ "$listed" -lt $((MANY_FLOWS * 98 / 100)) ] ||
+		fail "$listed flows of $MANY_FLOWS tuples: failslab did not act on rflow's cache"
 	counters_agree
 	faults_off
 }
@@ -94,12 +98,12 @@ failfn_flows() {
 	listed=$(ip netns exec "$nsr" cat /proc/net/rflow | grep -c '^ udp \|^ tcp ')
 	echo "every flow allocation failing: $listed flows, forward chain saw $(forward_bytes) bytes"
 	[ "$listed" -eq 0 ] || fail "$listed flows despite every allocation failing"
-	[ "$(forward_bytes)" -ge 3000000 ] || fail "the classic path did not carry the transfers"
+	[ "$(forward_bytes)" -ge 1000000 ] || fail "the classic path did not carry the transfers"
 	counters_agree
 	faults_off
 	# Without the fault, the same traffic offloads again.
 	fastpath_begin
-	tcp_transfer 10.0.2.99 1000000 || return 1
+	tcp_transfer 10.0.2.99 400000 || return 1
 	[ "$(rflow_stat "$nsr" created)" -ge 1 ] || fail "nothing offloaded once the faults stopped"
 	counters_agree
 }
@@ -119,8 +123,8 @@ failfn_resize() {
 	[ "$failed" -ge 1 ] || fail "no failed resize counted"
 	# Lookups work on long chains: a transfer now runs on the fast path.
 	fastpath_begin
-	tcp_transfer 10.0.2.99 1000000 || return 1
-	fastpath_check 2000000
+	tcp_transfer 10.0.2.99 400000 || return 1
+	fastpath_check 800000
 	faults_off
 	wait_for 5 sh -c "[ \$(ip netns exec $nsr cat /proc/net/rflow | awk '\$1 == \"flowtable\" { for (i = 5; i < NF; i += 2) if (\$i == \"buckets\") print \$(i + 1) }') -gt 64 ]" ||
 		fail "table did not grow once allocations worked again"

@@ -12,10 +12,12 @@ use super::{
     lock::BhSpinLock,
     rcu::{self, ReadSection},
     slab::{Cache, Owned, RcuFree},
+    time,
 };
 use crate::bindings;
 use crate::pure::rcu_table::{self, Buckets, Cursor, Entry, Link, Mem, Sizing, Table};
 use core::{
+    cell::Cell,
     mem::offset_of,
     ops::{ControlFlow, Deref},
     ptr::NonNull,
@@ -364,10 +366,10 @@ impl<T: Payload> Index<T> {
         }
     }
 
-    /// Grows or shrinks the bucket array when the load calls for it, returning the old and new
-    /// sizes if it did. Process context; waits for a grace period. A failed allocation keeps
-    /// the current array (longer chains) until the next call.
-    pub(crate) fn resize(&self) -> Result<Option<(usize, usize)>> {
+    /// Grows or shrinks the bucket array when the load calls for it, returning what it did.
+    /// Process context; waits for a grace period. A failed allocation keeps the current array
+    /// (longer chains) until the next call.
+    pub(crate) fn resize(&self) -> Result<Option<Resized>> {
         let _serial = self.resizing.lock();
         let (len, want) = {
             let guard = rcu::read_lock();
@@ -377,14 +379,43 @@ impl<T: Payload> Index<T> {
         if want == len {
             return Ok(None);
         }
+        let held = Cell::new(0);
+        let lock = || TimedGuard {
+            _guard: self.writer.lock(),
+            start: time::ktime_ns(),
+            held: &held,
+        };
         // SAFETY: `lock` takes the writer lock the other writers take; we hold neither it nor a
         // read-side section; `resizing` serialises resizes.
-        unsafe {
-            self.table
-                .resize(want, || self.writer.lock(), rcu::synchronize)
-        }
-        .map_err(|_| ENOMEM)?;
-        Ok(Some((len, want)))
+        unsafe { self.table.resize(want, lock, rcu::synchronize) }.map_err(|_| ENOMEM)?;
+        Ok(Some(Resized {
+            from: len,
+            to: want,
+            locked_ns: held.get(),
+        }))
+    }
+}
+
+/// What [`Index::resize`] did.
+pub(crate) struct Resized {
+    /// Buckets before.
+    pub(crate) from: usize,
+    /// Buckets after.
+    pub(crate) to: usize,
+    /// How long the writer lock was held (inserts and removals waited), in nanoseconds.
+    pub(crate) locked_ns: u64,
+}
+
+/// A writer lock guard that records how long it was held.
+struct TimedGuard<'a, G> {
+    _guard: G,
+    start: u64,
+    held: &'a Cell<u64>,
+}
+
+impl<G> Drop for TimedGuard<'_, G> {
+    fn drop(&mut self) {
+        self.held.set(time::ktime_ns().saturating_sub(self.start));
     }
 }
 

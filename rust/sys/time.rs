@@ -19,3 +19,9 @@ pub(crate) fn now() -> u32 {
     // Truncation intended: timeouts are 32-bit stamps compared with wrapping arithmetic.
     j as u32
 }
+
+/// Returns the monotonic clock in nanoseconds (`ktime_get_ns()`).
+pub(crate) fn ktime_ns() -> u64 {
+    // SAFETY: Always safe to call.
+    unsafe { bindings::rflow_ktime_ns() }
+}
