@@ -38,8 +38,11 @@ KDIR=$("$RFLOW_ROOT/scripts/build-kernel.sh") || exit 1
 # Without the block layer the kernel mounts the 9p root through its nodev path, which needs
 # the 9p tag as root device name (vng passes none and relies on the block fallback). Console
 # messages of warning level and above reach the host (vng's --verbose sends the console to
-# stderr); the rest stays in the guest's dmesg.
-append="root=/dev/root panic_on_warn=1 oops=panic panic=-1 loglevel=5"
+# stderr); the rest stays in the guest's dmesg. The root (the host's, read-only) is mounted with
+# the page cache on (9p cache=loose; the later rootflags= wins over vng's): without it every
+# exec reads its binary and libraries over 9p again, and a fork and exec of `ip` took 2.2 s on
+# the debug kernel instead of 0.9 s.
+append="root=/dev/root rootflags=version=9p2000.L,trans=virtio,access=any,msize=524288,cache=loose panic_on_warn=1 oops=panic panic=-1 loglevel=5"
 if [ "$block" -eq 1 ]; then
 	append="$append module_blacklist=nf_flow_table,nf_flow_table_inet,nft_flow_offload"
 fi

@@ -26,9 +26,9 @@ for f in flows_created packets_neigh packets_direct packets_xfrm; do
 	before+=("$(rflow_total "$f")")
 done
 
-out=$(cd "$(dirname "$script")" && timeout 1800 ./nft_flowtable.sh 2>&1)
+script_out=$(cd "$(dirname "$script")" && timeout 1800 ./nft_flowtable.sh 2>&1)
 rc=$?
-printf '%s\n' "$out" | grep -vE '^(PASS|FAIL): ' | sed 's/^/# /'
+printf '%s\n' "$script_out" | grep -vE '^(PASS|FAIL): ' | sed 's/^/# /'
 pass=1
 while IFS= read -r line; do
 	case "$line" in
@@ -36,10 +36,12 @@ while IFS= read -r line; do
 	"PASS: "*) tap_ok "pass $pass: ${line#PASS: }" ;;
 	"FAIL: "*) tap_fail "pass $pass: ${line#FAIL: }" ;;
 	esac
-done <<<"$out"
+done <<<"$script_out"
+# tap_check declares its own local "out": the script's output must not be called that, or
+# bash's dynamic scoping hands pinned() the empty local instead.
 pinned() {
 	local got
-	got=$(awk '/^re-run with random mtus/ { p = 2; next } /^(PASS|FAIL): / { sub(/^(PASS|FAIL): /, ""); print "pass " (p ? p : 1) ": " $0 }' <<<"$out")
+	got=$(awk '/^re-run with random mtus/ { p = 2; next } /^(PASS|FAIL): / { sub(/^(PASS|FAIL): /, ""); print "pass " (p ? p : 1) ": " $0 }' <<<"$script_out")
 	if ! diff <(sort "$SELFTESTS/nft_flowtable_upstream.cases") <(sort <<<"$got") >"$work/cases.diff"; then
 		fail "cases differ from nft_flowtable_upstream.cases (< pinned, > this run): $(cat "$work/cases.diff")"
 	fi

@@ -13,6 +13,8 @@ DBG=/sys/kernel/debug
 FAILSLAB=$DBG/failslab
 FAILFN=$DBG/fail_function
 SLAB=/sys/kernel/slab/rflow_flow
+# pktgen tuples per pass (three passes): enough for the table to need several resizes.
+TUPLES=${FAULT_TUPLES:-2000}
 
 tap_header 6
 load_impl || { tap_fail "load $RFLOW_IMPL"; tap_done; }
@@ -33,7 +35,7 @@ trap 'faults_off; __lib_exit' EXIT
 
 fresh() {
 	cleanup_topology
-	setup_topology && load_ruleset && many_flows_prepare 2000 >/dev/null || return 1
+	setup_topology && load_ruleset && many_flows_prepare "$TUPLES" >/dev/null || return 1
 	# pktgen's flows must outlive the transfers that follow them on a slow kernel.
 	ip netns exec "$nsr" sysctl -q net.netfilter.nf_flowtable_udp_timeout=3600
 }
@@ -59,9 +61,9 @@ counters_agree() {
 	[ "$listed" -eq "$offloaded" ] || fail "$offloaded connections [OFFLOAD], $listed flows listed"
 }
 
-# Real transfers, verified end to end, while pktgen offers 2000 tuples three times.
+# Real transfers, verified end to end, while pktgen offers its tuples three times.
 traffic() {
-	many_flows_send 6000 >/dev/null &
+	many_flows_send $((3 * TUPLES)) >/dev/null &
 	local pg=$!
 	tcp_transfer 10.0.2.99 400000 || return 1
 	udp_transfer 10.0.2.99 100000 || return 1

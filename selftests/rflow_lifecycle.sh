@@ -229,15 +229,15 @@ listing_root_only() {
 create_delete_while_flapping() {
 	fresh_topology || return 1
 	ip netns exec "$nsr" nft flush ruleset
-	local i
+	local i flaps=${FLAPS:-30}
 	(
-		for ((i = 0; i < 200; i++)); do
+		for ((i = 0; i < flaps; i++)); do
 			ip -net "$nsr" link set veth1 down
 			ip -net "$nsr" link set veth1 up
 		done
 	) >/dev/null 2>&1 &
 	local flap=$!
-	for ((i = 0; i < 200; i++)); do
+	for ((i = 0; i < flaps; i++)); do
 		ip netns exec "$nsr" nft -f - <<-EOF || { fail "iteration $i: nft"; break; }
 		table inet t$i {
 			flowtable f {
@@ -249,7 +249,7 @@ create_delete_while_flapping() {
 		ip netns exec "$nsr" nft delete table inet "t$i" || { fail "iteration $i: delete"; break; }
 	done
 	wait "$flap"
-	echo "200 flowtables created and deleted while veth1 flapped 200 times"
+	echo "$flaps flowtables created and deleted while veth1 flapped $flaps times"
 }
 
 tap_check "the flow listing is root only" listing_root_only

@@ -79,14 +79,15 @@ setup_pppoe_over_bridge() {
 	pppoe_session br0
 }
 
-# Deletes $1 in the router and prints how long it took in ms. PPP devices go away when their
-# pppd exits.
+# Deletes $1 in the router and prints how long it took in ms. A PPP device goes away when its
+# pppd closes the unit: SIGKILL closes it at once (SIGTERM would first run LCP's termination,
+# seconds of pppd's own timers that say nothing about the kernel).
 delete_device() {
 	local dev=$1 t0 t1
 	t0=$(date +%s%N)
 	if [ "$dev" = ppp0 ]; then
 		ip netns pids "$nsr" | xargs -r ps -o pid=,comm= -p | awk '$2 == "pppd" { print $1 }' |
-			xargs -r kill
+			xargs -r kill -KILL
 		wait_for 60 sh -c "! ip -net $nsr link show ppp0 >/dev/null 2>&1"
 	else
 		timeout 60 ip -net "$nsr" link del "$dev"
