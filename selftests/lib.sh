@@ -62,12 +62,17 @@ tap_skip() {
 	echo "ok $__tap_n $__tap_script: $1 # SKIP $2"
 }
 
+# Succeeds when check $1 is selected to run (see CASES_<script>).
+tap_selected() {
+	[ -z "$__tap_cases" ] || [[ $1 =~ $__tap_cases ]]
+}
+
 # Reports a subtest: it passes when the command that follows succeeds and called no `fail`.
 tap_check() {
 	local name=$1
 	shift
 	local out rc
-	if [ -n "$__tap_cases" ] && ! [[ $name =~ $__tap_cases ]]; then
+	if ! tap_selected "$name"; then
 		tap_skip "$name" "not selected by CASES_$__tap_script on this run"
 		return 0
 	fi
