@@ -142,8 +142,9 @@ never_forwarded() {
 
 compare() {
 	local extra
-	forwarded c | awk '$3 != 2 { print $1 }' | sort >"$work/c.udp"
-	forwarded rflow | awk '$3 != 2 { print $1 }' | sort >"$work/rflow.udp"
+	# never_forwarded has matched both runs' frames already (c.fwd, rflow.fwd).
+	awk '$3 != 2 { print $1 }' "$work/c.fwd" | sort >"$work/c.udp"
+	awk '$3 != 2 { print $1 }' "$work/rflow.fwd" | sort >"$work/rflow.udp"
 	extra=$(comm -13 "$work/c.udp" "$work/rflow.udp")
 	echo "UDP victims: C forwarded $(wc -l <"$work/c.udp") marked frames, rflow $(wc -l <"$work/rflow.udp"), $(comm -12 "$work/c.udp" "$work/rflow.udp" | wc -l) of them both"
 	[ -s "$work/c.udp" ] || fail "no frame identified as forwarded by C: nothing to compare"

@@ -30,13 +30,13 @@ stat() { rflow_stat "$nsr" "$1"; }
 # pass, and on a loaded machine (a kernel build beside the VM in CI) two of them once let every
 # flow of pass 2 expire before pass 3 reached it.
 fill() {
-	local t0 t1 pass1 pps2 pps3
+	local t0 t1 pass1 pps1 pps2 pps3
 	t0=$(date +%s)
-	pps2=$(many_flows_send "$n") || return 1
+	pps1=$(many_flows_send "$n") || return 1
 	t1=$(date +%s)
 	pass1=$((t1 - t0))
 	timeout=$((4 * pass1 + 60))
-	echo "pass 1 (conntrack entries): $n packets in $pass1 s ($pps2 pps); flow timeout $timeout s"
+	echo "pass 1 (conntrack entries): $n packets in $pass1 s ($pps1 pps); flow timeout $timeout s"
 	ip netns exec "$nsr" sysctl -q net.netfilter.nf_flowtable_udp_timeout="$timeout"
 	echo "$timeout" >"$work/timeout"
 	listing_readers_start
