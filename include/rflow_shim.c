@@ -4,7 +4,8 @@
  * calls. Each wrapper is the inline function and nothing else; see
  * rflow_shim.h.
  */
-#include <linux/error-injection.h>
+#include <linux/debugfs.h>
+#include <linux/fault-inject.h>
 #include <linux/netdevice.h>
 #include <linux/seq_file_net.h>
 #include <linux/skbuff.h>
@@ -117,20 +118,61 @@ struct kmem_cache *rflow_kmem_cache_create(const char *name, unsigned int size,
 	return kmem_cache_create(name, size, align, SLAB_NO_MERGE, NULL);
 }
 
-/* Every flow allocation goes through here, so fail_function can fail it (as failslab can). */
-noinline void *rflow_cache_alloc(struct kmem_cache *cache, gfp_t gfp)
+#ifdef CONFIG_FAULT_INJECTION_DEBUG_FS
+/*
+ * rflow's own fault points, /sys/kernel/debug/rflow/fail_{flow,buckets}_alloc/ (the attributes of
+ * Documentation/fault-injection/fault-injection.rst). fail_function would need no code, but
+ * without ftrace its kprobe runs as an NMI and should_fail() takes the batched-entropy local
+ * lock there, which lockdep reports as an inconsistent lock state: these attributes are
+ * evaluated in the allocation's own context instead.
+ */
+static DECLARE_FAULT_ATTR(rflow_fail_flow_alloc);
+static DECLARE_FAULT_ATTR(rflow_fail_buckets_alloc);
+static struct dentry *rflow_debugfs_dir;
+
+/* Debugfs errors are not fatal (as everywhere in the kernel): the attributes then stay off. */
+void rflow_fault_attrs_register(void)
 {
+	rflow_debugfs_dir = debugfs_create_dir("rflow", NULL);
+	fault_create_debugfs_attr("fail_flow_alloc", rflow_debugfs_dir, &rflow_fail_flow_alloc);
+	fault_create_debugfs_attr("fail_buckets_alloc", rflow_debugfs_dir,
+				  &rflow_fail_buckets_alloc);
+}
+
+void rflow_fault_attrs_unregister(void)
+{
+	debugfs_remove_recursive(rflow_debugfs_dir);
+}
+
+#define rflow_should_fail(attr, size) should_fail(attr, size)
+#else
+void rflow_fault_attrs_register(void)
+{
+}
+
+void rflow_fault_attrs_unregister(void)
+{
+}
+
+#define rflow_should_fail(attr, size) false
+#endif
+
+/* Every flow allocation goes through here. failslab's cache filter can fail it too. */
+void *rflow_cache_alloc(struct kmem_cache *cache, gfp_t gfp)
+{
+	if (rflow_should_fail(&rflow_fail_flow_alloc, kmem_cache_size(cache)))
+		return NULL;
 	return kmem_cache_alloc(cache, gfp);
 }
-ALLOW_ERROR_INJECTION(rflow_cache_alloc, NULL);
 
 /* Bucket arrays of the flow hash table: zeroed, possibly vmalloc'ed; a resize that fails keeps
  * the old array. */
-noinline void *rflow_buckets_alloc(size_t n)
+void *rflow_buckets_alloc(size_t n)
 {
+	if (rflow_should_fail(&rflow_fail_buckets_alloc, n * sizeof(void *)))
+		return NULL;
 	return kvcalloc(n, sizeof(void *), GFP_KERNEL);
 }
-ALLOW_ERROR_INJECTION(rflow_buckets_alloc, NULL);
 
 void rflow_buckets_free(void *buckets)
 {

@@ -64,7 +64,9 @@ bool rflow_skb_has_secpath(const struct sk_buff *skb);
 void rflow_skb_orphan(struct sk_buff *skb);
 int rflow_dst_output(struct net *net, struct sk_buff *skb);
 
-/* Memory: the allocation points fault injection (fail_function) can fail. */
+/* Memory: the allocation points rflow's fault attributes (debugfs rflow/) can fail. */
+void rflow_fault_attrs_register(void);
+void rflow_fault_attrs_unregister(void);
 struct kmem_cache *rflow_kmem_cache_create(const char *name, unsigned int size,
 					   unsigned int align);
 void *rflow_cache_alloc(struct kmem_cache *cache, gfp_t gfp);

@@ -76,10 +76,15 @@ struct Rflow {
     _notifier: Pin<KBox<sys::netdev::Notifier<flowtable::DeviceEvents>>>,
     _pernet: Pin<KBox<sys::pernet::Pernet<flowtable::NetState>>>,
     _flows: sys::global::Published<sys::slab::Cache<sys::rcu_index::Indexed<flowtable::Flow>>>,
+    // Last: the allocations it can fail stop with the flows.
+    _faults: sys::fault::FaultAttrs,
 }
 
 impl kernel::Module for Rflow {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        // SAFETY: Module init runs once per load, and the previous load's `Rflow` (which owns the
+        // only other `FaultAttrs`) was dropped when that module unloaded.
+        let faults = unsafe { sys::fault::FaultAttrs::register() };
         let flows = flowtable::FLOWS.publish(KBox::new(
             sys::slab::Cache::new(c"rflow_flow")?,
             GFP_KERNEL,
@@ -95,6 +100,7 @@ impl kernel::Module for Rflow {
             _notifier: notifier,
             _pernet: pernet,
             _flows: flows,
+            _faults: faults,
         })
     }
 }

@@ -11,6 +11,7 @@
 pub(crate) mod alloc;
 pub(crate) mod conntrack;
 pub(crate) mod dst;
+pub(crate) mod fault;
 pub(crate) mod global;
 pub(crate) mod lock;
 pub(crate) mod net;

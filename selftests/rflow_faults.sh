@@ -1,8 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Allocation failures (debug kernel: FAILSLAB, FAIL_FUNCTION): failslab on rflow's flow cache,
-# fail_function on the flow allocation and on the bucket arrays of table resizes. Traffic must
+# Allocation failures (debug kernel: FAILSLAB, FAULT_INJECTION_DEBUG_FS): failslab on rflow's flow
+# cache, rflow's own fault attributes (debugfs rflow/) on the flow allocation and on the bucket
+# arrays of table resizes. (Not fail_function: without ftrace its kprobe runs as an NMI, where
+# should_fail() takes a lock lockdep then reports.) Traffic must
 # continue on the classic path with its data intact, the connections rflow could not offload
 # must not stay marked [OFFLOAD], the counters must stay true (flows allocated = flows listed =
 # connections offloaded), and once the faults stop everything works and is freed again.
@@ -11,7 +13,7 @@ source "$(dirname "$0")/lib.sh"
 
 DBG=/sys/kernel/debug
 FAILSLAB=$DBG/failslab
-FAILFN=$DBG/fail_function
+RFLOW_FAULTS=$DBG/rflow
 SLAB=/sys/kernel/slab/rflow_flow
 # pktgen tuples per pass (three passes): enough for the table to need several resizes.
 TUPLES=${FAULT_TUPLES:-2000}
@@ -19,16 +21,19 @@ TUPLES=${FAULT_TUPLES:-2000}
 tap_header 6
 load_impl || { tap_fail "load $RFLOW_IMPL"; tap_done; }
 mountpoint -q $DBG || mount -t debugfs none $DBG
-if [ ! -d $FAILSLAB ] || [ ! -d $FAILFN ] || [ ! -e $SLAB/failslab ]; then
+if [ ! -d $FAILSLAB ] || [ ! -d $RFLOW_FAULTS/fail_flow_alloc ] || [ ! -e $SLAB/failslab ]; then
 	# Only scripts/check.sh's debug run calls this script, on a kernel that has them.
-	tap_fail "this kernel has no failslab or fail_function (run it on the debug kernel)"
+	tap_fail "this kernel has no failslab or no debugfs fault attributes (run it on the debug kernel)"
 	tap_done
 fi
 
 faults_off() {
 	echo 0 >$FAILSLAB/probability
 	echo 0 >$SLAB/failslab
-	echo >$FAILFN/inject 2>/dev/null
+	local attr
+	for attr in $RFLOW_FAULTS/fail_*; do
+		echo 0 >"$attr/probability"
+	done
 	return 0
 }
 trap 'faults_off; __lib_exit' EXIT
@@ -40,13 +45,15 @@ fresh() {
 	ip netns exec "$nsr" sysctl -q net.netfilter.nf_flowtable_udp_timeout=3600
 }
 
-# Makes every call of function $1 return NULL (fail_function).
+# Makes every allocation behind rflow's fault attribute $1 fail.
 fail_every_call() {
-	echo "$1" >$FAILFN/inject || { fail "$1 not injectable"; return 1; }
-	echo 0 >"$FAILFN/$1/retval"
-	echo 100 >$FAILFN/probability
-	echo -1 >$FAILFN/times
-	echo 0 >$FAILFN/verbose
+	local attr=$RFLOW_FAULTS/$1
+	[ -d "$attr" ] || { fail "no fault attribute $1"; return 1; }
+	echo 1 >"$attr/interval"
+	echo -1 >"$attr/times"
+	echo 0 >"$attr/space"
+	echo 0 >"$attr/verbose"
+	echo 100 >"$attr/probability"
 }
 
 # Flows listed in the router, flows rflow has allocated (module-wide), and conntrack entries
@@ -93,7 +100,7 @@ failslab_flows() {
 
 failfn_flows() {
 	fresh || return 1
-	fail_every_call rflow_cache_alloc || return 1
+	fail_every_call fail_flow_alloc || return 1
 	fastpath_begin
 	traffic || return 1
 	local listed
@@ -112,7 +119,7 @@ failfn_flows() {
 
 failfn_resize() {
 	fresh || return 1
-	fail_every_call rflow_buckets_alloc || return 1
+	fail_every_call fail_buckets_alloc || return 1
 	traffic || return 1
 	local line flows buckets failed
 	line=$(ip netns exec "$nsr" cat /proc/net/rflow | grep '^flowtable')
@@ -142,8 +149,8 @@ all_freed() {
 
 tap_check "rflow is the flowtable, the C modules are absent" rflow_is_the_flowtable
 tap_check "failslab on the flow cache (50%): data intact, counters true" failslab_flows
-tap_check "fail_function on flow allocation (100%): classic path, no stale [OFFLOAD]" failfn_flows
-tap_check "fail_function on bucket arrays: no resize, fast path still works, grows later" failfn_resize
+tap_check "fail_flow_alloc (100%): classic path, no stale [OFFLOAD]" failfn_flows
+tap_check "fail_buckets_alloc (100%): no resize, fast path still works, grows later" failfn_resize
 tap_check "every flow freed" all_freed
 tap_check "rflow is still the flowtable" rflow_is_the_flowtable
 

@@ -47,11 +47,15 @@ check_rflow() {
 	[ "$ft" -ge $((moved * 9 / 10)) ] || fail "rflow forwarded only $ft of $moved bytes"
 }
 
+# The checks of each case, in order (named once: a skipped case reports the same names).
+CHECK_DATA="data intact both ways"
+CHECK_BYPASS="[OFFLOAD], forward chain saw under 5% of the bytes"
+CHECK_RFLOW="rflow listed the flow and forwarded at least 90% of the bytes"
+
 run_case() {
 	local name=$1 dst=$2 fam=$3 proto=$4 port out rc c
 	if ! tap_selected "$name"; then
-		for c in "data intact both ways" "[OFFLOAD], forward chain saw under 5% of the bytes" \
-			"rflow listed the flow and forwarded at least 90% of the bytes"; do
+		for c in "$CHECK_DATA" "$CHECK_BYPASS" "$CHECK_RFLOW"; do
 			tap_skip "$name: $c" "not selected by CASES_rflow_forward on this run"
 		done
 		return 0
@@ -71,13 +75,12 @@ run_case() {
 		capture_live "$fam" "$port" udp
 	fi
 	if [ "$rc" -eq 0 ]; then
-		tap_ok "$name: data intact both ways"
+		tap_ok "$name: $CHECK_DATA"
 	else
-		tap_fail "$name: data intact both ways" "$out"
+		tap_fail "$name: $CHECK_DATA" "$out"
 	fi
-	tap_check "$name: [OFFLOAD], forward chain saw under 5% of the bytes" check_bypass $((2 * SIZE))
-	tap_check "$name: rflow listed the flow and forwarded at least 90% of the bytes" \
-		check_rflow $((2 * SIZE)) "$proto" "$port"
+	tap_check "$name: $CHECK_BYPASS" check_bypass $((2 * SIZE))
+	tap_check "$name: $CHECK_RFLOW" check_rflow $((2 * SIZE)) "$proto" "$port"
 }
 
 run_case "tcp ipv4" 10.0.2.99 ipv4 tcp
