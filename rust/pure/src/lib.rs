@@ -17,6 +17,7 @@ pub mod flow_state;
 pub mod fmt;
 pub mod hash;
 pub mod l2path;
+pub mod offload_rule;
 pub mod parse;
 pub mod rcu_table;
 pub mod timeout;
