@@ -159,9 +159,11 @@ if [ "$host_rc" -ne 0 ] && [ "${hf:-0}" -eq 0 ]; then
 fi
 rm -f "$host_out"
 # libFuzzer needs a few unstable flags; RUSTC_BOOTSTRAP lets the stable toolchain take them.
-(cd "$RFLOW_ROOT/rust/pure" && RUSTC_BOOTSTRAP=1 cargo fuzz run packet --sanitizer none -- \
-	-max_total_time="${FUZZ_SECONDS:-60}" 2>&1 | grep -E '^(Done|#[0-9]+ +DONE)|panicked|SUMMARY')
-result "${PIPESTATUS[0]}" "fuzz: packet parser and rewrite, ${FUZZ_SECONDS:-60} s without a failure"
+for target in "packet:packet parser and rewrite" "sim_frame:simulated NIC engine"; do
+	(cd "$RFLOW_ROOT/rust/pure" && RUSTC_BOOTSTRAP=1 cargo fuzz run "${target%%:*}" --sanitizer none -- \
+		-max_total_time="${FUZZ_SECONDS:-60}" 2>&1 | grep -E '^(Done|#[0-9]+ +DONE)|panicked|SUMMARY')
+	result "${PIPESTATUS[0]}" "fuzz: ${target#*:}, ${FUZZ_SECONDS:-60} s without a failure"
+done
 
 if [ "$build" -ne 0 ] || [ "$frames" -ne 0 ]; then
 	result 1 "vm: selftests not run, the module or the frame generator did not build"

@@ -20,5 +20,6 @@ pub mod l2path;
 pub mod offload_rule;
 pub mod parse;
 pub mod rcu_table;
+pub mod sim_engine;
 pub mod timeout;
 pub mod tuple;

@@ -457,18 +457,19 @@ pub fn build(flow: &FlowSpec, dir: Dir) -> Result<Rule, RuleError> {
     Ok(rule)
 }
 
+/// Test fixtures shared with the simulated NIC's engine: a router between a LAN and a WAN.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::tuple::addr_v4;
     use std::vec::Vec;
 
-    const CLIENT_MAC: Mac = [0x02, 0, 0, 0, 0x01, 0x99];
-    const SERVER_MAC: Mac = [0x02, 0, 0, 0, 0x02, 0x99];
-    const LAN_MAC: Mac = [0x02, 0, 0, 0, 0x01, 0x01];
-    const WAN_MAC: Mac = [0x02, 0, 0, 0, 0x02, 0x01];
-    const LAN: u32 = 3;
-    const WAN: u32 = 4;
+    pub(crate) const CLIENT_MAC: Mac = [0x02, 0, 0, 0, 0x01, 0x99];
+    pub(crate) const SERVER_MAC: Mac = [0x02, 0, 0, 0, 0x02, 0x99];
+    pub(crate) const LAN_MAC: Mac = [0x02, 0, 0, 0, 0x01, 0x01];
+    pub(crate) const WAN_MAC: Mac = [0x02, 0, 0, 0, 0x02, 0x01];
+    pub(crate) const LAN: u32 = 3;
+    pub(crate) const WAN: u32 = 4;
 
     fn tuple(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, iif: u32, l4: u8) -> Tuple {
         Tuple {
@@ -493,16 +494,21 @@ mod tests {
 
     /// Client 10.0.1.99:40000 -> server 10.0.2.99:80 over TCP, masqueraded to 10.0.2.1:61000.
     fn masquerade() -> FlowSpec {
+        masquerade_l4(IPPROTO_TCP)
+    }
+
+    /// The same flow over layer 4 protocol `l4`.
+    pub(crate) fn masquerade_l4(l4: u8) -> FlowSpec {
         FlowSpec {
             dirs: [
                 DirSpec {
-                    tuple: tuple([10, 0, 1, 99], [10, 0, 2, 99], 40000, 80, LAN, IPPROTO_TCP),
+                    tuple: tuple([10, 0, 1, 99], [10, 0, 2, 99], 40000, 80, LAN, l4),
                     encap_num: 0,
                     in_vlan_ingress: 0,
                     egress: neigh(WAN_MAC, SERVER_MAC, WAN),
                 },
                 DirSpec {
-                    tuple: tuple([10, 0, 2, 99], [10, 0, 2, 1], 80, 61000, WAN, IPPROTO_TCP),
+                    tuple: tuple([10, 0, 2, 99], [10, 0, 2, 1], 80, 61000, WAN, l4),
                     encap_num: 0,
                     in_vlan_ingress: 0,
                     egress: neigh(LAN_MAC, CLIENT_MAC, LAN),
@@ -628,22 +634,31 @@ mod tests {
         assert_eq!(actions(&r), want);
     }
 
-    #[test]
-    fn ipv6_nat_four_words_and_no_checksum() {
-        let a = |last: u8| {
-            let mut x = [0u8; 16];
-            x[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
-            x[15] = last;
-            x
-        };
-        let mut f = masquerade();
+    /// 2001:db8::<last>.
+    pub(crate) fn v6(last: u8) -> Addr {
+        let mut x = [0u8; 16];
+        x[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        x[15] = last;
+        x
+    }
+
+    /// [`masquerade_l4`] over IPv6: 2001:db8::99 -> 2001:db8::42, masqueraded to 2001:db8::1.
+    pub(crate) fn masquerade_v6(l4: u8) -> FlowSpec {
+        let mut f = masquerade_l4(l4);
         for d in &mut f.dirs {
             d.tuple.l3proto = NFPROTO_IPV6;
         }
-        f.dirs[0].tuple.src = a(0x99);
-        f.dirs[0].tuple.dst = a(0x42);
-        f.dirs[1].tuple.src = a(0x42);
-        f.dirs[1].tuple.dst = a(0x01);
+        f.dirs[0].tuple.src = v6(0x99);
+        f.dirs[0].tuple.dst = v6(0x42);
+        f.dirs[1].tuple.src = v6(0x42);
+        f.dirs[1].tuple.dst = v6(0x01);
+        f
+    }
+
+    #[test]
+    fn ipv6_nat_four_words_and_no_checksum() {
+        let a = v6;
+        let f = masquerade_v6(IPPROTO_TCP);
         let r = build(&f, Dir::Original).expect("rule");
         assert_eq!(r.matched.n_proto, ETH_P_IPV6);
         assert_eq!(r.matched.src, a(0x99));
