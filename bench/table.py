@@ -14,7 +14,8 @@ memory = defaultdict(list)
 resize = defaultdict(list)
 for line in open(sys.argv[1]):
     f = line.split()
-    if not f:
+    # Result files end with this script's own tables: only sample lines have a count third.
+    if len(f) < 4 or not f[2].isdigit():
         continue
     if f[0] == "sample":
         samples[(f[1], int(f[2]))].append(int(f[4]))
