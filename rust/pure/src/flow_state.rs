@@ -19,6 +19,12 @@ pub const CLOSING: u32 = 1 << 3;
 pub const HW_BIDIRECTIONAL: u32 = 1 << 4;
 /// `NF_FLOW_HW_ESTABLISHED`: the hardware saw the flow's reply direction.
 pub const HW_ESTABLISHED: u32 = 1 << 5;
+/// `NF_FLOW_HW_PENDING`: a hardware work item (REPLACE, DESTROY or STATS) is queued or running
+/// and refers to the flow, which must stay allocated until the item clears this flag. At most
+/// one item per flow: the flag is taken with the transition that queues the item and dropped
+/// with the one that ends it, in the same word, so the item's last access to the flow is the
+/// store that lets the GC free it.
+pub const HW_WORK: u32 = 1 << 6;
 
 const HW_SHIFT: u32 = 8;
 const HW_MASK: u32 = 0x7 << HW_SHIFT;
@@ -128,6 +134,59 @@ impl FlowState {
         let to = hw_transition(self.hw(), event)?;
         Some(FlowState((self.0 & !HW_MASK) | to.bits()))
     }
+
+    /// Returns the word with a work item queued for `work`, or `None` if one is already pending
+    /// or the state does not allow it: REPLACE from [`HwState::Software`], its re-offer, DESTROY
+    /// and STATS in [`HwState::Offloaded`]; nothing but DESTROY for a torn-down flow.
+    pub fn begin_work(self, work: HwWork) -> Option<FlowState> {
+        if self.has(HW_WORK) {
+            return None;
+        }
+        let offloaded = self.hw() == HwState::Offloaded;
+        let next = match work {
+            HwWork::Add | HwWork::Reoffer | HwWork::Stats if self.has(TEARDOWN) => return None,
+            HwWork::Add => self.with_hw_event(HwEvent::QueueAdd)?,
+            HwWork::Del => self.with_hw_event(HwEvent::QueueDel)?,
+            HwWork::Reoffer | HwWork::Stats if offloaded => self,
+            HwWork::Reoffer | HwWork::Stats => return None,
+        };
+        Some(FlowState(next.0 | HW_WORK))
+    }
+
+    /// Returns the word once the pending work item ended with `event` (`None` for the items that
+    /// change no state: STATS and re-offers), or `None` if no item is pending or the event does
+    /// not fit the state.
+    pub fn end_work(self, event: Option<HwEvent>) -> Option<FlowState> {
+        if !self.has(HW_WORK) {
+            return None;
+        }
+        let next = match event {
+            Some(e) => self.with_hw_event(e)?,
+            None => self,
+        };
+        Some(FlowState(next.0 & !HW_WORK))
+    }
+
+    /// Returns the word with the work item queued by `begin_work` from `before` given up
+    /// (its allocation failed): `before`'s hardware state, the other flags as they are now.
+    pub fn abort_work(self, before: FlowState) -> FlowState {
+        FlowState((self.0 & !(HW_MASK | HW_WORK)) | (before.0 & HW_MASK))
+    }
+}
+
+/// The hardware work items of a flow.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum HwWork {
+    /// Offer the flow to the drivers (`FLOW_CLS_REPLACE`).
+    Add,
+    /// Remove it from the hardware (`FLOW_CLS_DESTROY`).
+    Del,
+    /// Read its hardware counters (`FLOW_CLS_STATS`).
+    Stats,
+    /// The software path still sees packets of an offloaded flow: offer its rules again
+    /// (`flow_offload_refresh()` re-sends REPLACE at most once a second; drivers that hold them
+    /// answer `-EEXIST`, one that lost them in a reset installs them again).
+    Reoffer,
 }
 
 /// What the GC knows about a flow when it visits it.
@@ -175,12 +234,18 @@ pub fn gc_step(v: GcView) -> GcStep {
     let teardown_now = v.expired || v.ct_dying;
     let teardown = teardown_now || torn_down_before;
     let hw = v.state.hw();
+    // A queued or running work item refers to the flow: neither free it nor queue another
+    // (`NF_FLOW_HW_PENDING` in C); the next pass decides again.
+    let busy = v.state.has(HW_WORK);
     let action = if teardown {
         match hw {
+            _ if busy => GcAction::WaitHw,
             HwState::Software | HwState::Dead => GcAction::Remove,
             HwState::AddPending | HwState::Offloaded => GcAction::HwDelete,
             HwState::DelPending => GcAction::WaitHw,
         }
+    } else if busy {
+        GcAction::Keep
     } else if v.state.has(CLOSING) && hw == HwState::Offloaded && !v.tcp_established {
         // The hardware would keep forwarding a closing connection: let software see the rest.
         GcAction::HwDelete
@@ -285,6 +350,79 @@ mod tests {
         );
         let s = gc_step(view(TEARDOWN, HwState::Software, true, false));
         assert!(!s.teardown);
+    }
+
+    #[test]
+    fn one_work_item_per_flow() {
+        let s = FlowState(SNAT);
+        let add = s.begin_work(HwWork::Add).unwrap();
+        assert_eq!(add.hw(), HwState::AddPending);
+        assert!(add.has(HW_WORK) && add.has(SNAT));
+        // Nothing else while the REPLACE is pending, not even a DESTROY of a torn-down flow.
+        for w in [HwWork::Add, HwWork::Del, HwWork::Stats, HwWork::Reoffer] {
+            assert_eq!(add.begin_work(w), None);
+            assert_eq!(FlowState(add.0 | TEARDOWN).begin_work(w), None);
+        }
+        let gc = gc_step(GcView {
+            state: FlowState(add.0 | TEARDOWN),
+            expired: false,
+            ct_dying: false,
+            tcp_established: true,
+        });
+        assert_eq!(gc.action, GcAction::WaitHw);
+        // Accepted: offloaded, the item gone; then stats, then a DESTROY.
+        let on = add.end_work(Some(HwEvent::Accepted)).unwrap();
+        assert_eq!((on.hw(), on.has(HW_WORK)), (HwState::Offloaded, false));
+        let st = on.begin_work(HwWork::Stats).unwrap();
+        assert_eq!((st.hw(), st.has(HW_WORK)), (HwState::Offloaded, true));
+        assert_eq!(st.begin_work(HwWork::Del), None);
+        assert_eq!(st.end_work(None), Some(on));
+        let del = on.begin_work(HwWork::Del).unwrap();
+        assert_eq!(del.hw(), HwState::DelPending);
+        let dead = del.end_work(Some(HwEvent::Deleted)).unwrap();
+        assert_eq!((dead.hw(), dead.has(HW_WORK)), (HwState::Dead, false));
+        // Dead is final: never offered again.
+        for w in [HwWork::Add, HwWork::Del, HwWork::Stats, HwWork::Reoffer] {
+            assert_eq!(dead.begin_work(w), None);
+        }
+        // Refused: software again, offered again later; but never a torn-down flow.
+        let sw = add.end_work(Some(HwEvent::Refused)).unwrap();
+        assert_eq!(sw, s);
+        assert!(sw.begin_work(HwWork::Add).is_some());
+        assert_eq!(sw.begin_work(HwWork::Reoffer), None);
+        assert_eq!(sw.begin_work(HwWork::Stats), None);
+        assert_eq!(FlowState(sw.0 | TEARDOWN).begin_work(HwWork::Add), None);
+        // Re-offers keep an offloaded flow offloaded whatever the drivers answer.
+        let re = on.begin_work(HwWork::Reoffer).unwrap();
+        assert_eq!((re.hw(), re.has(HW_WORK)), (HwState::Offloaded, true));
+        assert_eq!(re.end_work(None), Some(on));
+        assert_eq!(FlowState(on.0 | TEARDOWN).begin_work(HwWork::Reoffer), None);
+        assert!(FlowState(on.0 | TEARDOWN).begin_work(HwWork::Del).is_some());
+        // A queued item whose allocation failed is given up: the state before, with the flags
+        // set meanwhile.
+        let aborted = FlowState(add.0 | CLOSING).abort_work(s);
+        assert_eq!(aborted, FlowState(s.0 | CLOSING));
+        let aborted = FlowState(del.0 | TEARDOWN).abort_work(on);
+        assert_eq!(aborted, FlowState(on.0 | TEARDOWN));
+        // Ending an item that is not pending, or with an event the state refuses, is refused.
+        assert_eq!(on.end_work(None), None);
+        assert_eq!(del.end_work(Some(HwEvent::Accepted)), None);
+    }
+
+    #[test]
+    fn gc_never_frees_a_flow_with_work_pending() {
+        for hw in [HwState::Software, HwState::Offloaded, HwState::Dead] {
+            for flags in [TEARDOWN, 0, CLOSING] {
+                let s = gc_step(view(flags | HW_WORK, hw, true, false));
+                assert_eq!(s.action, GcAction::WaitHw, "{hw:?} {flags:#x}");
+                let s = gc_step(view(flags | HW_WORK, hw, false, false));
+                assert!(
+                    matches!(s.action, GcAction::WaitHw | GcAction::Keep),
+                    "{hw:?} {flags:#x}: {:?}",
+                    s.action
+                );
+            }
+        }
     }
 
     #[test]

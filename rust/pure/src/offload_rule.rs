@@ -25,12 +25,13 @@ use super::tuple::{
 /// Most actions one rule holds (`NF_FLOW_RULE_ACTION_MAX`).
 pub const ACTIONS_MAX: usize = 24;
 
-/// `TCA_CSUM_UPDATE_FLAG_IPV4HDR`.
+/// `TCA_CSUM_UPDATE_FLAG_IPV4HDR` (`include/uapi/linux/tc_act/tc_csum.h`; the kernel build
+/// checks these values against the header, see `rust/offload.rs`).
 pub const CSUM_IPV4HDR: u32 = 1;
 /// `TCA_CSUM_UPDATE_FLAG_TCP`.
-pub const CSUM_TCP: u32 = 16;
+pub const CSUM_TCP: u32 = 8;
 /// `TCA_CSUM_UPDATE_FLAG_UDP`.
-pub const CSUM_UDP: u32 = 32;
+pub const CSUM_UDP: u32 = 16;
 
 /// The TCP flags a hardware flow must not match: FIN and RST go to the software path, which
 /// tears the flow down (`TCP_FLAG_FIN | TCP_FLAG_RST` in the 16 bits of the TCP header that
@@ -60,7 +61,7 @@ pub enum MangleHeader {
 
 impl MangleHeader {
     /// The kernel's value of the header type.
-    pub fn raw(self) -> u32 {
+    pub const fn raw(self) -> u32 {
         match self {
             MangleHeader::Eth => 1,
             MangleHeader::Ip4 => 2,

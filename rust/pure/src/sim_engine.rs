@@ -186,6 +186,20 @@ pub struct Parsed {
     tcp_flags: u8,
 }
 
+impl Parsed {
+    /// Returns the length of the IP packet (network header on) as its header says; the
+    /// parser checked that the frame holds that many bytes.
+    pub fn ip_len(&self, frame: &[u8]) -> usize {
+        let l3 = self.l2.l3_offset;
+        let at = |i: usize| frame.get(l3 + i).copied().unwrap_or(0);
+        if self.ip.l3proto == NFPROTO_IPV6 {
+            parse::IPV6_HLEN + usize::from(u16::from_be_bytes([at(4), at(5)]))
+        } else {
+            usize::from(u16::from_be_bytes([at(2), at(3)]))
+        }
+    }
+}
+
 /// Parses a frame that came in on port `ingress`, as the hardware's parser would, and validates
 /// its headers as the software fast path does.
 pub fn parse(frame: &[u8], ingress: u32) -> Result<Parsed, Miss> {
@@ -429,12 +443,25 @@ impl Entry {
             let sum = csum::ipv4_header_checksum(&frame[l3..l3 + parse::IPV4_HLEN]);
             put16(frame, l3 + 10, sum);
         }
-        let ip_len = if v6 {
-            parse::IPV6_HLEN + usize::from(u16::from_be_bytes([frame[l3 + 4], frame[l3 + 5]]))
-        } else {
-            usize::from(u16::from_be_bytes([frame[l3 + 2], frame[l3 + 3]]))
-        };
+        let ip_len = p.ip_len(frame);
         Ok(self.egress_l2(frame, p, ip_len))
+    }
+
+    /// Returns the bytes the entry's encapsulations add inside the egress device's MTU: a
+    /// PPPoE session header counts, VLAN tags do not (802.1Q frames may exceed the MTU by
+    /// their tags).
+    pub fn mtu_overhead(&self) -> usize {
+        self.pushes[..self.num_pushes]
+            .iter()
+            .filter(|e| e.proto == ETH_P_PPP_SES)
+            .count()
+            * PPPOE_SES_HLEN
+    }
+
+    /// Returns whether a frame parsed as `p` is too long for an egress MTU of `mtu` once this
+    /// entry encapsulates it (the router's stack must fragment it or send an ICMP error).
+    pub fn exceeds_mtu(&self, frame: &[u8], p: &Parsed, mtu: usize) -> bool {
+        p.ip_len(frame) + self.mtu_overhead() > mtu
     }
 
     fn egress_l2(&self, frame: &[u8], p: &Parsed, ip_len: usize) -> Forward {
@@ -671,6 +698,36 @@ mod tests {
                 assert_eq!(sent[14 + 8], 63);
             }
         }
+    }
+
+    #[test]
+    fn mtu_counts_the_ip_packet_and_pppoe_not_vlan_tags() {
+        let f = masquerade(IPPROTO_UDP);
+        let e = entry(&f, Dir::Original);
+        let input = frame(&f.dirs[0].tuple, LAN_MAC, CLIENT_MAC, &[], 0);
+        let p = parse(&input, LAN).expect("parse");
+        // 20 + 8 + 100 bytes of IP packet.
+        assert_eq!(p.ip_len(&input), 128);
+        assert_eq!(e.mtu_overhead(), 0);
+        assert!(!e.exceeds_mtu(&input, &p, 128));
+        assert!(e.exceeds_mtu(&input, &p, 127));
+        let mut pppoe = f;
+        pppoe.dirs[1].tuple.encap[0] = Encap {
+            id: 7,
+            proto: ETH_P_PPP_SES,
+        };
+        pppoe.dirs[1].encap_num = 1;
+        let e = entry(&pppoe, Dir::Original);
+        assert_eq!(e.mtu_overhead(), PPPOE_SES_HLEN);
+        assert!(e.exceeds_mtu(&input, &p, 135));
+        assert!(!e.exceeds_mtu(&input, &p, 136));
+        let mut vlan = f;
+        vlan.dirs[1].tuple.encap[0] = Encap {
+            id: 7,
+            proto: ETH_P_8021Q,
+        };
+        vlan.dirs[1].encap_num = 1;
+        assert_eq!(entry(&vlan, Dir::Original).mtu_overhead(), 0);
     }
 
     #[test]

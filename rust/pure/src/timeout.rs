@@ -75,9 +75,77 @@ pub fn restored_ct_timeout(
     (closing || i64::from(ct_left) > timeout).then_some(timeout as u32)
 }
 
+/// Returns whether the GC should ask the hardware for a flow's counters
+/// (`nf_flow_offload_stats()`): once less than 90% of its timeout is left.
+pub fn wants_hw_stats(stored: u32, now: u32, timeout: u32) -> bool {
+    i64::from(until(stored, now)) < i64::from(timeout) * 9 / 10
+}
+
+/// Returns a hardware flow's expiry stamp after its driver reported it last used at `lastused`
+/// (jiffies; 0 for never), as `flow_offload_work_stats()` computes it: `lastused + timeout` if
+/// that is later than the stored stamp. C compares the 32-bit stamp with a 64-bit sum
+/// (`max_t(u64, ...)`), which goes wrong once jiffies wrap 32 bits; here both sides are compared
+/// as wrapping 32-bit stamps. A `lastused` after `now` (a driver's clock error) counts as now.
+pub fn extended_by_hw(stored: u32, lastused: u64, now: u32, timeout: u32) -> u32 {
+    if lastused == 0 {
+        return stored;
+    }
+    // Jiffies are compared as 32-bit stamps, as flows store them.
+    let mut used = lastused as u32;
+    if until(used, now) > 0 {
+        used = now;
+    }
+    let stamp = used.wrapping_add(timeout);
+    if until(stamp, stored) > 0 {
+        stamp
+    } else {
+        stored
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hw_stats_from_ninety_percent() {
+        let now = u32::MAX - 10;
+        assert!(!wants_hw_stats(now.wrapping_add(30 * HZ), now, 30 * HZ));
+        assert!(!wants_hw_stats(now.wrapping_add(27 * HZ), now, 30 * HZ));
+        assert!(wants_hw_stats(now.wrapping_add(27 * HZ - 1), now, 30 * HZ));
+        assert!(wants_hw_stats(now.wrapping_sub(5), now, 30 * HZ));
+    }
+
+    #[test]
+    fn hw_lastused_extends_across_the_wrap() {
+        let timeout = 30 * HZ;
+        // jiffies just wrapped 32 bits; drivers report 64-bit values.
+        let now: u32 = 5;
+        let stored = now.wrapping_add(10 * HZ);
+        // Used after the wrap (a 64-bit value above 2^32): a jiffy ago.
+        let used_after = (1u64 << 32) + u64::from(now) - 1;
+        assert_eq!(
+            extended_by_hw(stored, used_after, now, timeout),
+            (now - 1).wrapping_add(timeout)
+        );
+        // Used just before the wrap: about 30 s from then.
+        let used_before = u64::from(u32::MAX - 2);
+        assert_eq!(
+            extended_by_hw(stored, used_before, now, timeout),
+            (u32::MAX - 2).wrapping_add(timeout)
+        );
+        // Used long ago: the stored stamp, later, stays.
+        assert_eq!(
+            extended_by_hw(stored, u64::from(now.wrapping_sub(25 * HZ)), now, timeout),
+            stored
+        );
+        // Never used, or a driver clock ahead of ours.
+        assert_eq!(extended_by_hw(stored, 0, now, timeout), stored);
+        assert_eq!(
+            extended_by_hw(stored, u64::from(now) + 1000, now, timeout),
+            now.wrapping_add(timeout)
+        );
+    }
 
     const HZ: u32 = 1000;
     const DAY: u32 = 86400 * HZ;
