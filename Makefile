@@ -39,10 +39,10 @@ host-test:
 	cd $(ROOT)/rust/pure && cargo test --quiet
 
 rustfmt:
-	rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml $(ROOT)/rust/rflow_main.rs $(ROOT)/rust/pure/src/lib.rs
+	rustfmt --edition 2021 --config-path $(KDIR)/.rustfmt.toml $(ROOT)/rust/rflow_main.rs $(ROOT)/rust/rflow_sim.rs $(ROOT)/rust/pure/src/lib.rs
 
 rustfmtcheck:
-	rustfmt --check --edition 2021 --config-path $(KDIR)/.rustfmt.toml $(ROOT)/rust/rflow_main.rs $(ROOT)/rust/pure/src/lib.rs
+	rustfmt --check --edition 2021 --config-path $(KDIR)/.rustfmt.toml $(ROOT)/rust/rflow_main.rs $(ROOT)/rust/rflow_sim.rs $(ROOT)/rust/pure/src/lib.rs
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(ROOT) $(KMAKE_ARGS) clean

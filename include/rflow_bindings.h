@@ -13,7 +13,9 @@
 #include <linux/seq_file.h>
 #include <linux/skbuff.h>
 #include <linux/tcp.h>
+#include <linux/tc_act/tc_csum.h>
 #include <net/dst.h>
+#include <net/flow_offload.h>
 #include <net/ip.h>
 #include <net/ip6_route.h>
 #include <net/neighbour.h>
@@ -29,4 +31,6 @@
 #include <net/netfilter/nf_tables.h>
 #include <linux/netfilter/nf_tables.h>
 
+#include "rflow_hw_rule.h"
 #include "rflow_shim.h"
+#include "rflow_sim.h"

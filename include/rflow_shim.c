@@ -80,6 +80,12 @@ bool rflow_mod_delayed_work(struct delayed_work *dwork, unsigned long delay)
 	return mod_delayed_work(system_power_efficient_wq, dwork, delay);
 }
 
+/* alloc_workqueue() is variadic: hardware offload's queues, unbound like C's. */
+struct workqueue_struct *rflow_alloc_workqueue(const char *name)
+{
+	return alloc_workqueue("%s", WQ_UNBOUND | WQ_SYSFS, 0, name);
+}
+
 bool rflow_pskb_may_pull(struct sk_buff *skb, unsigned int len)
 {
 	return pskb_may_pull(skb, len);

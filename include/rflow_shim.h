@@ -15,6 +15,7 @@
 #include <linux/workqueue.h>
 #include <net/ip.h>
 #include <net/ipv6.h>
+#include <net/flow_offload.h>
 #include <net/neighbour.h>
 #include <linux/if_pppox.h>
 #include <linux/if_vlan.h>
@@ -55,6 +56,7 @@ u64 rflow_ktime_ns(void);
 void rflow_init_delayed_work(struct delayed_work *dwork, work_func_t fn);
 bool rflow_queue_delayed_work(struct delayed_work *dwork, unsigned long delay);
 bool rflow_mod_delayed_work(struct delayed_work *dwork, unsigned long delay);
+struct workqueue_struct *rflow_alloc_workqueue(const char *name);
 
 /* sk_buff. */
 bool rflow_pskb_may_pull(struct sk_buff *skb, unsigned int len);
@@ -109,6 +111,20 @@ bool rflow_nft_use_inc(u32 *use);
 void rflow_nft_use_dec(u32 *use);
 void rflow_nft_use_inc_restore(u32 *use);
 int rflow_nla_put_string(struct sk_buff *skb, int attrtype, const char *str);
+
+/* Hardware offload: the flow block plumbing of include/rflow_offload.c. */
+typedef void (*rflow_indr_cleanup_fn)(struct nf_flowtable *ft, struct net_device *dev);
+void rflow_set_indr_cleanup(rflow_indr_cleanup_fn fn);
+int rflow_ft_block_offload(struct nf_flowtable *ft, struct net_device *dev,
+			   enum flow_block_command cmd, bool first_indirect, bool *indirect,
+			   const char **msg);
+struct nf_flow_rule;
+struct rflow_hw_rule;
+struct nf_flow_rule *rflow_flow_rule_build(struct net *net, const struct rflow_hw_rule *r,
+					   int *errp);
+void rflow_flow_rule_free(struct nf_flow_rule *flow_rule);
+int rflow_ft_block_call(struct nf_flowtable *ft, enum flow_cls_command cmd, unsigned long cookie,
+			struct nf_flow_rule *flow_rule, struct flow_stats *stats);
 
 /* Namespaces, procfs. */
 void *rflow_net_generic(const struct net *net, unsigned int id);

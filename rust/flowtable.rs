@@ -14,9 +14,10 @@ pub(crate) use flow::{allocated, Flow, FlowDir, FLOWS};
 
 use crate::bindings;
 use crate::ip;
+use crate::offload;
 use crate::path::Xmit;
 use crate::pure::{
-    flow_state::{gc_step, GcAction, GcView},
+    flow_state::{gc_step, GcAction, GcView, HwState, HwWork, HW_WORK},
     hash::SipKey,
     rcu_table::Sizing,
     timeout::{self, tcp},
@@ -24,6 +25,7 @@ use crate::pure::{
 };
 use crate::sys::{
     conntrack::{Conn, Status},
+    flow_block,
     net::Net,
     netdev::{NetDevice, NetdevEvent, NetdevNotify},
     nft::{
@@ -37,8 +39,8 @@ use crate::sys::{
     slab::Owned,
     time,
 };
-use core::sync::atomic::{AtomicU64, Ordering};
-use kernel::{new_mutex, prelude::*, sync::Mutex};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use kernel::{c_str, new_mutex, prelude::*, sync::Mutex};
 
 /// Totals over all flow tables and namespaces since the module was loaded: flows created, and
 /// the fast-path packets and bytes of removed flows by transmit method. They are folded in when
@@ -127,6 +129,8 @@ pub(crate) struct FlowTable {
     resize_failed: AtomicU64,
     /// Longest time a resize held the writer lock (inserts waited), in nanoseconds.
     resize_max_locked_ns: AtomicU64,
+    /// Devices bound to hardware offload through the indirect drivers.
+    indirect_binds: AtomicU32,
 }
 
 impl FlowTable {
@@ -163,9 +167,12 @@ impl FlowTable {
         // before publishing, while the flow is still ours alone.
         let ct = flow.ct();
         ct.refresh(time::CT_DAY);
-        self.index.insert(flow).map_err(|_| EEXIST)?;
+        let flow = self.index.insert(rcu, flow).map_err(|_| EEXIST)?;
         self.created.fetch_add(1, Ordering::Relaxed);
         TOTALS.created.fetch_add(1, Ordering::Relaxed);
+        if nf.flags() & bindings::NFT_FLOWTABLE_HW_OFFLOAD != 0 {
+            offload::queue(nf, flow, HwWork::Add);
+        }
         if self.index.overloaded(rcu) {
             nf.gc().kick(0);
         }
@@ -190,9 +197,9 @@ impl FlowTable {
     }
 
     /// One GC pass (`nf_flow_table_gc_run()`), then a resize if the load calls for one.
-    fn gc_pass(&self) {
+    fn gc_pass(&self, nf: &NfFlowtable) {
         let _serial = self.gc.lock();
-        self.index.for_each(|flow| self.gc_step(flow));
+        self.index.for_each(|flow| self.gc_step(nf, flow));
         match self.index.resize() {
             Ok(Some(r)) => {
                 let counter = if r.to > r.from {
@@ -213,30 +220,47 @@ impl FlowTable {
     }
 
     /// GC of one flow (`nf_flow_offload_gc_step()`).
-    fn gc_step(&self, flow: &Indexed<Flow>) {
+    fn gc_step(&self, nf: &NfFlowtable, flow: &Indexed<Flow>) {
         let ct = flow.ct();
-        let step = gc_step(GcView {
-            state: flow.state(),
+        let view = |state| GcView {
+            state,
             expired: flow.expires_in() <= 0,
             ct_dying: ct.is_dying(),
             tcp_established: ct.l4proto() == IPPROTO_TCP && ct.tcp_state() == tcp::ESTABLISHED,
-        });
+        };
+        let mut step = gc_step(view(flow.state()));
         if step.teardown {
             teardown(flow);
+            // Decide again from the state after TEARDOWN: the packet path may have queued a
+            // hardware item just before it (afterwards it cannot), and a flow whose item is
+            // pending must not be freed. Both are read-modify-writes of the same word, so this
+            // load sees any item queued before the teardown.
+            let torn = gc_step(view(flow.state_acquire()));
+            step.action = torn.action;
         }
         if step.extend_ct {
             extend_ct_timeout(ct);
         }
         match step.action {
             GcAction::Remove => self.remove(flow),
-            // No flow is offered to hardware yet, so none reaches a hardware state.
-            GcAction::Keep | GcAction::HwDelete | GcAction::WaitHw | GcAction::HwStats => {}
+            // A work item still pending (its allocation failed) is retried on the next pass.
+            GcAction::HwDelete => {
+                offload::queue(nf, flow, HwWork::Del);
+            }
+            GcAction::HwStats => {
+                if flow.wants_hw_stats() {
+                    offload::queue(nf, flow, HwWork::Stats);
+                }
+            }
+            GcAction::Keep | GcAction::WaitHw => {}
         }
     }
 
     /// Tears down the flows that enter or leave through `dev` and frees them at once
     /// (`nf_flow_table_cleanup()`), so that a device being unregistered gets its references back.
-    fn cleanup_device(&self, dev: &NetDevice) {
+    /// Flows in hardware are destroyed there first, while the device's driver is still bound
+    /// (C queues those DESTROYs and, when the device is unbound, sends them to no one).
+    fn cleanup_device(&self, nf: &NfFlowtable, dev: &NetDevice) {
         let ifindex = dev.ifindex();
         let mut torn_down = 0usize;
         self.index.for_each(|flow| {
@@ -247,8 +271,49 @@ impl FlowTable {
         });
         // Another walk only when there is something to free: a device that no flow uses (most
         // devices going down in a namespace) costs one walk, as in C.
-        if torn_down != 0 {
-            self.gc_pass();
+        if torn_down == 0 {
+            return;
+        }
+        if nf.flags() & bindings::NFT_FLOWTABLE_HW_OFFLOAD != 0 {
+            self.leave_hardware(nf, |flow| flow.uses_device(ifindex));
+        }
+        self.gc_pass(nf);
+    }
+
+    /// Takes the flows `which` selects out of the hardware, and waits until they are: queues
+    /// their DESTROYs and flushes the queues until none of them is in hardware or has a work
+    /// item pending. Process context; the selected flows must be torn down (so that nothing
+    /// queues a REPLACE for them meanwhile).
+    fn leave_hardware(&self, nf: &NfFlowtable, which: impl Fn(&Flow) -> bool) {
+        // Not the GC's lock: the GC's own DESTROYs are flushed here too, and it may run.
+        for round in 0.. {
+            offload::flush();
+            let mut busy = 0usize;
+            self.index.for_each(|flow| {
+                if !which(flow) {
+                    return;
+                }
+                let state = flow.state_acquire();
+                let in_hw = matches!(
+                    state.hw(),
+                    HwState::AddPending | HwState::Offloaded | HwState::DelPending
+                );
+                if state.has(HW_WORK) || in_hw {
+                    busy += 1;
+                    // An allocation failure leaves it for the next round.
+                    offload::queue(nf, flow, HwWork::Del);
+                }
+            });
+            if busy == 0 {
+                return;
+            }
+            if round == 1000 {
+                // Only failing allocations can keep a flow here: give up on the hardware (its
+                // driver keeps a stale entry) rather than hang a device's removal.
+                pr_warn!("rflow: {busy} flows could not leave the hardware\n");
+                return;
+            }
+            crate::sys::time::sleep_ms(if round < 10 { 1 } else { 10 });
         }
     }
 
@@ -289,6 +354,7 @@ impl FlowtableOps for FlowTable {
             shrunk: AtomicU64::new(0),
             resize_failed: AtomicU64::new(0),
             resize_max_locked_ns: AtomicU64::new(0),
+            indirect_binds: AtomicU32::new(0),
         }? Error)
     }
 
@@ -296,15 +362,40 @@ impl FlowtableOps for FlowTable {
         NetState::of(net).map(|s| &s.tables)
     }
 
+    /// `nf_flow_table_offload_setup()`: with `flags offload`, each device's driver binds its
+    /// callbacks to the flowtable; a device no driver can offload for makes the flowtable (or
+    /// the device's addition) fail, as in C.
     fn setup(&self, nf: &NfFlowtable, dev: &NetDevice, cmd: BlockCommand) -> Result {
-        if cmd == BlockCommand::Bind && nf.flags() & bindings::NFT_FLOWTABLE_HW_OFFLOAD != 0 {
-            // Hardware offload is not implemented yet: refuse rather than silently stay in
-            // software, as C does for a device without `ndo_setup_tc`.
-            pr_warn!(
-                "rflow: flowtable flag 'offload' is not supported yet (device ifindex {})\n",
-                dev.ifindex()
+        if nf.flags() & bindings::NFT_FLOWTABLE_HW_OFFLOAD == 0 {
+            return Ok(());
+        }
+        let bind = cmd == BlockCommand::Bind;
+        if !bind {
+            // The device's flows leave the hardware while its driver can still hear it.
+            self.cleanup_device(nf, dev);
+        }
+        // nf_tables serialises `setup` calls (commit mutex): the count needs no more.
+        let first_indirect = self.indirect_binds.load(Ordering::Relaxed) == 0;
+        let binding = flow_block::setup(nf, dev, bind, first_indirect).map_err(|e| {
+            // nf_tables' `setup` has no extack: the driver's reason goes to the log.
+            pr_info!(
+                "rflow: hardware offload: {} device {}: error {}{}{}\n",
+                if bind { "cannot bind" } else { "cannot unbind" },
+                dev.name(),
+                e.error.to_errno(),
+                if e.message.is_some() { ": " } else { "" },
+                e.message.unwrap_or(c_str!("")),
             );
-            return Err(crate::sys::errno::eopnotsupp());
+            e.error
+        })?;
+        if binding == flow_block::Binding::Indirect {
+            if bind {
+                self.indirect_binds.fetch_add(1, Ordering::Relaxed);
+            } else {
+                let _ =
+                    self.indirect_binds
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            }
         }
         Ok(())
     }
@@ -322,16 +413,31 @@ impl FlowtableOps for FlowTable {
     }
 
     /// `nf_flow_offload_work_gc()`: every second.
-    fn gc(&self, _nf: &NfFlowtable) -> u32 {
-        self.gc_pass();
+    fn gc(&self, nf: &NfFlowtable) -> u32 {
+        self.gc_pass(nf);
         time::HZ
     }
 
     /// `nf_flow_table_free()`: tears every flow down, hands the connections back and frees
     /// the flows.
-    fn shutdown(&self, _nf: &NfFlowtable) {
+    fn shutdown(&self, nf: &NfFlowtable) {
         self.index.for_each(|flow| teardown(flow));
-        self.gc_pass();
+        // No hook, expression or GC reaches the flowtable any more: after the flush, nothing
+        // queues work for its flows but this.
+        if nf.flags() & bindings::NFT_FLOWTABLE_HW_OFFLOAD != 0 {
+            self.leave_hardware(nf, |_| true);
+        }
+        self.gc_pass(nf);
+    }
+}
+
+impl flow_block::IndirectCleanup for FlowTable {
+    /// `nf_flow_table_indr_cleanup()`'s flow part: an indirect driver bound for `dev` goes
+    /// away, so the flows through `dev` leave the fast path now.
+    fn indirect_cleanup(nf: &NfFlowtable, dev: &NetDevice) {
+        if let Some(table) = crate::inet::Types::state_of(nf) {
+            table.cleanup_device(nf, dev);
+        }
     }
 }
 
@@ -461,6 +567,6 @@ impl NetdevNotify for DeviceEvents {
         };
         state
             .tables
-            .for_each_locked(|m| m.state.cleanup_device(dev));
+            .for_each_locked(|m| m.state.cleanup_device(m.nf, dev));
     }
 }

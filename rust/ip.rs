@@ -189,7 +189,11 @@ fn forward(
         return Verdict::Drop;
     }
 
-    flow.refresh();
+    if flow.refresh() && nf.flags() & bindings::NFT_FLOWTABLE_HW_OFFLOAD != 0 {
+        // At most once a second per flow (`refresh` moved the stamp): software still sees its
+        // packets, so offer it to the drivers (again).
+        crate::offload::refreshed(nf, flow);
+    }
     skb.clear_tstamp();
     let pkt_len = skb.len();
     if nf.flags() & bindings::NFT_FLOWTABLE_COUNTER != 0 {

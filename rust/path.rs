@@ -55,6 +55,9 @@ pub(crate) struct DirRoute {
     pub(crate) in_ifindex: i32,
     /// The encapsulations packets of this direction arrive with, outermost first.
     pub(crate) in_encap: [Encap; ENCAP_MAX],
+    /// Bitmap of the `in_encap` entries a bridge port's hardware strips on ingress
+    /// (`in_vlan_ingress`): hardware rules neither match nor pop them.
+    pub(crate) in_vlan_ingress: u8,
 }
 
 /// Looks up the routes of both directions of `ct`, for a packet of direction `dir`, and the
@@ -125,6 +128,7 @@ fn default_path(dst: ARef<Dst>, other: &Dst) -> DirRoute {
         xmit,
         dst,
         in_encap: [Encap::default(); ENCAP_MAX],
+        in_vlan_ingress: 0,
     }
 }
 
@@ -172,8 +176,16 @@ fn l2_path(rcu: &ReadSection, nf: &NfFlowtable, ct: &Conn, routes: &mut [DirRout
     other.in_ifindex = indev as i32;
     // The path lists encapsulations from the route's device down; packets carry them
     // outermost first (`flow_offload_fill_route()`).
-    for (j, e) in info.encap[..info.num_encaps].iter().rev().enumerate() {
+    for (j, (i, e)) in info.encap[..info.num_encaps]
+        .iter()
+        .enumerate()
+        .rev()
+        .enumerate()
+    {
         other.in_encap[j] = *e;
+        if info.ingress_vlans & (1 << i) != 0 {
+            other.in_vlan_ingress |= 1 << j;
+        }
     }
     if info.direct {
         let out = info.outdev.and_then(|ifindex| {

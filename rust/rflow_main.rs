@@ -14,6 +14,8 @@
 //! - [`inet`]: the flowtable types (`nf_flow_table_inet.c`);
 //! - [`path`]: route discovery for new flows (`nft_flow_route()`);
 //! - [`expr`]: the `flow add` expression (`nft_flow_offload.c`);
+//! - [`offload`]: hardware offload, the work that hands flows to drivers
+//!   (`nf_flow_table_offload.c`);
 //! - [`procfs`]: `/proc/net/rflow`, the list of flows C cannot show;
 //! - [`pure`]: parsing, keys, hashing, checksums and NAT, shared with host tests;
 //! - [`sys`]: the thin wrappers around kernel objects where the `unsafe` code lives.
@@ -25,32 +27,12 @@ mod expr;
 mod flowtable;
 mod inet;
 mod ip;
+mod offload;
 mod path;
 mod procfs;
 mod sys;
 
-/// The host-testable logic of `rust/pure`, compiled into the module from the same files.
-#[path = "pure/src"]
-#[expect(
-    unreachable_pub,
-    reason = "the same files are a public library on the host"
-)]
-#[allow(
-    dead_code,
-    reason = "the host library's API serves its tests and fuzzers too"
-)]
-mod pure {
-    pub(crate) mod admission;
-    pub(crate) mod csum;
-    pub(crate) mod flow_state;
-    pub(crate) mod fmt;
-    pub(crate) mod hash;
-    pub(crate) mod l2path;
-    pub(crate) mod parse;
-    pub(crate) mod rcu_table;
-    pub(crate) mod timeout;
-    pub(crate) mod tuple;
-}
+mod pure;
 
 module! {
     type: Rflow,
@@ -75,6 +57,8 @@ struct Rflow {
     _types: Pin<KBox<inet::Types>>,
     _notifier: Pin<KBox<sys::netdev::Notifier<flowtable::DeviceEvents>>>,
     _pernet: Pin<KBox<sys::pernet::Pernet<flowtable::NetState>>>,
+    // After the flowtables (whose flows its work items refer to), before the flows' cache.
+    _offload_queues: sys::global::Published<offload::Queues>,
     _flows: sys::global::Published<sys::slab::Cache<sys::rcu_index::Indexed<flowtable::Flow>>>,
     // Last: the allocations it can fail stop with the flows.
     _faults: sys::fault::FaultAttrs,
@@ -89,8 +73,10 @@ impl kernel::Module for Rflow {
             sys::slab::Cache::new(c"rflow_flow")?,
             GFP_KERNEL,
         )?)?;
+        let offload_queues = offload::QUEUES.publish(offload::Queues::new()?)?;
         let pernet = sys::pernet::Pernet::register()?;
         let notifier = sys::netdev::Notifier::register()?;
+        sys::flow_block::set_indirect_cleanup::<flowtable::FlowTable>();
         let types = inet::register(module)?;
         let expr = sys::nft::expr::ExprType::register(module)?;
         pr_info!("flowtable types ip, ip6, inet and expression flow_offload registered\n");
@@ -100,6 +86,7 @@ impl kernel::Module for Rflow {
             _notifier: notifier,
             _pernet: pernet,
             _flows: flows,
+            _offload_queues: offload_queues,
             _faults: faults,
         })
     }

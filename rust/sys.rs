@@ -12,6 +12,7 @@ pub(crate) mod alloc;
 pub(crate) mod conntrack;
 pub(crate) mod dst;
 pub(crate) mod fault;
+pub(crate) mod flow_block;
 pub(crate) mod global;
 pub(crate) mod lock;
 pub(crate) mod net;

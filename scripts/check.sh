@@ -131,7 +131,7 @@ KO=$("$RFLOW_ROOT/scripts/build-module.sh" CLIPPY=1 KRUSTFLAGS=-Dwarnings)
 build=$?
 result $build "build: rflow.ko (normal kernel) with clippy, no warnings"
 rustfmt --check --edition 2021 --config-path "$KDIR/.rustfmt.toml" \
-	"$RFLOW_ROOT/rust/rflow_main.rs" "$RFLOW_ROOT/rust/pure/src/lib.rs"
+	"$RFLOW_ROOT/rust/rflow_main.rs" "$RFLOW_ROOT/rust/rflow_sim.rs" "$RFLOW_ROOT/rust/pure/src/lib.rs"
 result $? "style: rustfmt clean"
 (cd "$RFLOW_ROOT/rust/pure" && cargo clippy --quiet --all-targets -- -D warnings)
 result $? "style: host crate rust/pure (tests included) clippy clean"
@@ -187,11 +187,12 @@ stage "vm: normal kernel, rflow selftests"
 vm_run "vm normal" -- "${COMMON[@]}" RFLOW_KO="$KO" \
 	FLOWS="${CI_FLOWS:-100000}" CHURN="${CI_CHURN:-30000}" CYCLES="${CI_CYCLES:-5}" SIZE=1000000 \
 	rflow_forward.sh rflow_lifecycle.sh rflow_parity.sh rflow_removal.sh kernel_features.sh \
-	nft_flowtable_upstream.sh rflow_scale.sh rflow_churn.sh rflow_reload.sh
+	nft_flowtable_upstream.sh rflow_scale.sh rflow_churn.sh rflow_reload.sh rflow_hw_offload.sh
 
 stage "vm: normal kernel, control run against C"
 vm_run "vm control" --allow-c-flowtable -- "${COMMON[@]}" RFLOW_KO="$KO" \
-	HOSTILE_COMPARE=1 FRAMES="${CI_HOSTILE_FRAMES:-300000}" control.sh rflow_hostile.sh
+	HOSTILE_COMPARE=1 FRAMES="${CI_HOSTILE_FRAMES:-300000}" HW_COMPARE=1 \
+	control.sh rflow_hostile.sh rflow_hw_offload.sh
 
 stage "debug kernel build (waiting for the background build)"
 if ! wait "$debug_build"; then
@@ -212,6 +213,6 @@ VM_MEMORY=${CI_DEBUG_MEMORY:-4G} vm_run "vm debug" --debug -- "${COMMON[@]}" \
 	"CASES_rflow_lifecycle=rflow is|module unloads" \
 	"CASES_rflow_removal=rflow is|vlan .* idle|pppoe .* bridge .* idle|no flow" \
 	rflow_forward.sh rflow_lifecycle.sh rflow_removal.sh rflow_faults.sh rflow_reload.sh \
-	rflow_scale.sh rflow_hostile.sh
+	rflow_scale.sh rflow_hostile.sh rflow_hw_offload.sh
 
 summary

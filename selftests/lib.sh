@@ -192,27 +192,40 @@ udp_bound() {
 # --- topology ----------------------------------------------------------------
 
 setup_topology() {
+	topology_namespaces || return 1
+	ip -net "$nsr" -batch - <<-EOF || return 1
+	link add veth0 type veth peer name eth0 netns $ns1
+	link add veth1 type veth peer name eth0 netns $ns2
+	EOF
+	topology_addresses veth0 veth1
+}
+
+# Creates the three namespaces, named after the script's PID (see cleanup_topology).
+topology_namespaces() {
 	local id=$$.$RANDOM
 	ns1=rflow-ns1-$id
 	nsr=rflow-nsr-$id
 	ns2=rflow-ns2-$id
 	# One `ip -batch` per namespace: a process costs most of a second on the debug kernel
 	# under TCG, and this runs before every check.
-	ip -batch - <<-EOF || return 1
+	ip -batch - <<-EOF
 	netns add $ns1
 	netns add $nsr
 	netns add $ns2
 	EOF
+}
+
+# Addresses and routes the topology, once the router has devices $1 (towards ns1) and $2
+# (towards ns2) and each host its eth0; enables forwarding and accounting on the router.
+topology_addresses() {
 	ip -net "$nsr" -batch - <<-EOF || return 1
-	link add veth0 type veth peer name eth0 netns $ns1
-	link add veth1 type veth peer name eth0 netns $ns2
 	link set lo up
-	link set veth0 up
-	link set veth1 up
-	addr add 10.0.1.1/24 dev veth0
-	addr add dead:1::1/64 dev veth0 nodad
-	addr add 10.0.2.1/24 dev veth1
-	addr add dead:2::1/64 dev veth1 nodad
+	link set $1 up
+	link set $2 up
+	addr add 10.0.1.1/24 dev $1
+	addr add dead:1::1/64 dev $1 nodad
+	addr add 10.0.2.1/24 dev $2
+	addr add dead:2::1/64 dev $2 nodad
 	EOF
 	local ns n
 	for n in 1 2; do
@@ -233,14 +246,15 @@ setup_topology() {
 
 # The router's ruleset, in the style of nft_flowtable.sh: every packet the forward chain still
 # sees for an offload candidate is counted per direction, so the counters measure what the fast
-# path did not take. Extra flowtable options come in $1.
+# path did not take. Extra flowtable options come in $1, the devices in
+# $FT_DEVICES (veth0 and veth1 by default).
 load_ruleset() {
 	local ft_extra=${1:-}
 	ip netns exec "$nsr" nft -f - <<-EOF
 	table inet filter {
 		flowtable f {
 			hook ingress priority 0
-			devices = { veth0, veth1 }
+			devices = { ${FT_DEVICES:-veth0, veth1} }
 			$ft_extra
 		}
 		counter routed_orig { }

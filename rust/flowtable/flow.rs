@@ -10,7 +10,7 @@
 use crate::path::{DirRoute, Xmit};
 use crate::pure::{
     csum::Rewrite,
-    flow_state::{self, FlowState},
+    flow_state::{self, FlowState, HwEvent, HwWork},
     hash::{hash_key, SipKey},
     timeout,
     tuple::{Addr, Dir, FlowKey, Tuple, IPPROTO_TCP, IPPROTO_UDP, NFPROTO_IPV6},
@@ -55,6 +55,8 @@ pub(crate) struct FlowDir {
     dir: Dir,
     /// The tuple packets of this direction carry when they arrive.
     pub(crate) tuple: Tuple,
+    /// Bitmap of the `tuple.encap` entries hardware strips on ingress (hardware rules only).
+    pub(crate) in_vlan_ingress: u8,
     /// The NAT rewrite applied to them.
     pub(crate) rewrite: Rewrite,
     /// How they leave.
@@ -63,6 +65,10 @@ pub(crate) struct FlowDir {
     pub(crate) packets: AtomicU64,
     /// Bytes forwarded by the fast path (network header on).
     pub(crate) bytes: AtomicU64,
+    /// Packets the hardware forwarded, as far as its counters were read.
+    pub(crate) hw_packets: AtomicU64,
+    /// Bytes the hardware forwarded.
+    pub(crate) hw_bytes: AtomicU64,
 }
 
 impl FlowDir {
@@ -75,6 +81,7 @@ impl FlowDir {
         final_dst: Addr,
     ) -> impl Init<FlowDir, Error> {
         let dst = route.dst;
+        let in_vlan_ingress = route.in_vlan_ingress;
         let (mtu, dst_cookie, nexthop) = if tuple.l3proto == NFPROTO_IPV6 {
             (dst.mtu_v6(), dst.rt6_cookie(), dst.nexthop_v6(final_dst))
         } else {
@@ -87,6 +94,7 @@ impl FlowDir {
         try_init!(FlowDir {
             dir,
             tuple,
+            in_vlan_ingress,
             rewrite,
             route: Route {
                 xmit: route.xmit,
@@ -97,6 +105,8 @@ impl FlowDir {
             },
             packets: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            hw_packets: AtomicU64::new(0),
+            hw_bytes: AtomicU64::new(0),
         }? Error)
     }
 
@@ -236,6 +246,12 @@ impl Flow {
         FlowState(self.state.load(Ordering::Relaxed))
     }
 
+    /// Returns the state word, ordered after every change to it this thread made or saw (for
+    /// decisions that must not miss a concurrent hardware work item).
+    pub(crate) fn state_acquire(&self) -> FlowState {
+        FlowState(self.state.load(Ordering::Acquire))
+    }
+
     /// Returns whether the flow is being torn down.
     #[inline(always)]
     pub(crate) fn is_teardown(&self) -> bool {
@@ -278,14 +294,83 @@ impl Flow {
         self.offload_timeout
     }
 
-    /// Pushes the expiry forward after a fast-path packet (`flow_offload_refresh()`).
+    /// Pushes the expiry forward after a fast-path packet (`flow_offload_refresh()`); returns
+    /// whether it moved (at most about once a second).
     #[inline(always)]
-    pub(crate) fn refresh(&self) {
+    pub(crate) fn refresh(&self) -> bool {
         let stored = self.timeout.load(Ordering::Relaxed);
-        if let Some(stamp) = timeout::refreshed(stored, time::now(), self.offload_timeout, time::HZ)
-        {
-            self.timeout.store(stamp, Ordering::Relaxed);
+        match timeout::refreshed(stored, time::now(), self.offload_timeout, time::HZ) {
+            Some(stamp) => {
+                self.timeout.store(stamp, Ordering::Relaxed);
+                true
+            }
+            None => false,
         }
+    }
+
+    /// Pushes the expiry forward from the hardware's last use of the flow, in jiffies
+    /// (`flow_offload_work_stats()`), never backwards.
+    pub(crate) fn refresh_from_hw(&self, lastused: u64) {
+        let _ = self
+            .timeout
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |stored| {
+                let stamp =
+                    timeout::extended_by_hw(stored, lastused, time::now(), self.offload_timeout);
+                (stamp != stored).then_some(stamp)
+            });
+    }
+
+    /// Returns whether the GC should read the flow's hardware counters now.
+    pub(crate) fn wants_hw_stats(&self) -> bool {
+        timeout::wants_hw_stats(
+            self.timeout.load(Ordering::Relaxed),
+            time::now(),
+            self.offload_timeout,
+        )
+    }
+
+    /// Takes the flow's one hardware work item slot for `work`; returns the state before, or
+    /// `None` if the state refuses it (see [`FlowState::begin_work`]).
+    pub(crate) fn begin_hw_work(&self, work: HwWork) -> Option<FlowState> {
+        self.state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                FlowState(v).begin_work(work).map(|s| s.0)
+            })
+            .ok()
+            .map(FlowState)
+    }
+
+    /// Gives the slot taken from state `before` back unused (the work item could not be
+    /// allocated).
+    pub(crate) fn abort_hw_work(&self, before: FlowState) {
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(FlowState(v).abort_work(before).0)
+            });
+    }
+
+    /// Ends the pending work item with `event`. This is the item's last access to the flow:
+    /// once the slot is free the GC may free the flow.
+    pub(crate) fn end_hw_work(&self, event: Option<HwEvent>) {
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                let s = FlowState(v);
+                // An event the state refuses would be a bug in the work items; the slot is
+                // freed anyway so that the flow can still be torn down and freed.
+                Some(
+                    s.end_work(event)
+                        .unwrap_or(FlowState(v & !flow_state::HW_WORK))
+                        .0,
+                )
+            });
+    }
+
+    /// Returns the cookie drivers know direction `slot`'s rule by: the direction's address,
+    /// unique among live flows (C uses the address of the direction's tuple).
+    pub(crate) fn hw_cookie(&self, slot: usize) -> usize {
+        core::ptr::from_ref(self.dir(slot)) as usize
     }
 
     /// Returns whether either direction arrives on, or leaves through, device `ifindex`.

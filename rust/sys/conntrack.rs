@@ -33,6 +33,7 @@ pub(crate) enum Status {
     SeqAdjust = bindings::IPS_SEQ_ADJUST_BIT,
     Dying = bindings::IPS_DYING_BIT,
     Offload = bindings::IPS_OFFLOAD_BIT,
+    HwOffload = bindings::IPS_HW_OFFLOAD_BIT,
     NatClash = bindings::IPS_NAT_CLASH_BIT,
 }
 
@@ -92,6 +93,16 @@ impl Conn {
     pub(crate) fn clear_offload(&self) {
         self.status_word()
             .fetch_and(!Status::Offload.mask(), Ordering::SeqCst);
+    }
+
+    /// Sets or clears `IPS_HW_OFFLOAD` (conntrack's `[HW_OFFLOAD]`): a driver holds the flow.
+    pub(crate) fn set_hw_offload(&self, on: bool) {
+        let mask = Status::HwOffload.mask();
+        if on {
+            self.status_word().fetch_or(mask, Ordering::SeqCst);
+        } else {
+            self.status_word().fetch_and(!mask, Ordering::SeqCst);
+        }
     }
 
     /// Returns the tuple of direction `dir`, with `iif` and encapsulation left empty.
@@ -216,6 +227,20 @@ impl Conn {
     pub(crate) fn account(&self, dir: Dir, bytes: u32) {
         // SAFETY: Entry alive (type invariant); lockless atomic counters.
         unsafe { bindings::nf_ct_acct_add(self.as_ptr(), dir as u32, 1, bytes) };
+    }
+
+    /// Adds `packets` and `bytes` that the hardware forwarded to the accounting of direction
+    /// `dir`. `nf_ct_acct_add()` takes `unsigned int`s (C's flowtable truncates 64-bit hardware
+    /// deltas to them); larger deltas are added in pieces.
+    pub(crate) fn account_bulk(&self, dir: Dir, mut packets: u64, mut bytes: u64) {
+        while packets != 0 || bytes != 0 {
+            let p = packets.min(u64::from(u32::MAX));
+            let b = bytes.min(u64::from(u32::MAX));
+            // SAFETY: Entry alive (type invariant); lockless atomic counters.
+            unsafe { bindings::nf_ct_acct_add(self.as_ptr(), dir as u32, p as u32, b as u32) };
+            packets -= p;
+            bytes -= b;
+        }
     }
 
     /// Returns the entry's namespace.

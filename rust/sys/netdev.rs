@@ -41,6 +41,13 @@ impl NetDevice {
         unsafe { (*self.as_ptr()).ifindex }
     }
 
+    /// Returns the device's name (which may change under RTNL; for messages).
+    pub(crate) fn name(&self) -> &CStr {
+        // SAFETY: `name` is a NUL-terminated array of `IFNAMSIZ` bytes inside the live device
+        // (type invariant); a rename rewrites it in place, NUL-terminated, under RTNL.
+        unsafe { CStr::from_char_ptr((*self.as_ptr()).name.as_ptr()) }
+    }
+
     /// Returns the device's namespace.
     pub(crate) fn net(&self) -> &Net {
         // SAFETY: A registered device keeps its namespace alive.
@@ -147,6 +154,19 @@ impl NetDevice {
         }
         true
     }
+}
+
+/// Returns the MAC address of device `ifindex` of namespace `net`, if it exists.
+pub(crate) fn mac_by_index(net: &Net, ifindex: u32) -> Option<Mac> {
+    let _rcu = super::rcu::read_lock();
+    let ifindex = i32::try_from(ifindex).ok()?;
+    // SAFETY: `net` is a live namespace; the read-side section is held.
+    let dev = unsafe { bindings::dev_get_by_index_rcu(net.as_ptr(), ifindex) };
+    if dev.is_null() {
+        return None;
+    }
+    // SAFETY: A device found under RCU stays allocated until the section ends.
+    Some(unsafe { NetDevice::from_raw(dev) }.mac())
 }
 
 /// A tracked reference to a [`NetDevice`] (`netdev_hold()`), dropped with `netdev_put()`.

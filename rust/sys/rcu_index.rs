@@ -290,8 +290,14 @@ impl<T: Payload> Index<T> {
         Some((Indexed::of_node(node), usize::from(node.slot)))
     }
 
-    /// Inserts an object, unless one of its keys is taken: then it is handed back.
-    pub(crate) fn insert(&self, obj: Owned<Indexed<T>>) -> Result<(), Owned<Indexed<T>>> {
+    /// Inserts an object, unless one of its keys is taken: then it is handed back. On success
+    /// returns the object, now owned by the index, borrowed for the caller's read-side section
+    /// (a concurrent removal frees it only after that section).
+    pub(crate) fn insert<'a>(
+        &'a self,
+        _rcu: &'a ReadSection,
+        obj: Owned<Indexed<T>>,
+    ) -> Result<&'a Indexed<T>, Owned<Indexed<T>>> {
         let [n0, n1] = &obj.nodes;
         let guard = self.writer.lock();
         // SAFETY: The writer lock is held. The nodes are in no table (the object is new: `Owned`
@@ -302,8 +308,10 @@ impl<T: Payload> Index<T> {
         match inserted {
             Ok(()) => {
                 // INVARIANT: Linked: the index owns it now.
-                let _ = obj.into_raw();
-                Ok(())
+                let raw = obj.into_raw();
+                // SAFETY: Just linked; a remover unlinks it and frees it with `call_rcu()`, so it
+                // stays allocated until the caller's read-side section (`_rcu`) ends.
+                Ok(unsafe { raw.as_ref() })
             }
             Err(rcu_table::Exists) => Err(obj),
         }

@@ -25,3 +25,9 @@ pub(crate) fn ktime_ns() -> u64 {
     // SAFETY: Always safe to call.
     unsafe { bindings::rflow_ktime_ns() }
 }
+
+/// Sleeps for at least `ms` milliseconds (`msleep()`). Process context.
+pub(crate) fn sleep_ms(ms: u32) {
+    // SAFETY: Callers are in process context, where sleeping is allowed.
+    unsafe { bindings::msleep(ms) };
+}

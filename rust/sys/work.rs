@@ -60,3 +60,51 @@ impl<'a> DelayedWork<'a> {
         unsafe { bindings::cancel_delayed_work_sync(self.ptr) };
     }
 }
+
+/// A workqueue of rflow's own (`alloc_workqueue()`), destroyed when dropped.
+///
+/// # Invariants
+///
+/// `ptr` is a workqueue this value allocated and has not destroyed.
+pub(crate) struct Workqueue {
+    ptr: core::ptr::NonNull<bindings::workqueue_struct>,
+}
+
+// SAFETY: Workqueues are used from any context and thread; the kernel synchronises them.
+unsafe impl Send for Workqueue {}
+// SAFETY: As above.
+unsafe impl Sync for Workqueue {}
+
+impl Workqueue {
+    /// Allocates an unbound workqueue named `name` (visible in sysfs, like C's flowtable
+    /// queues).
+    pub(crate) fn new(name: &'static core::ffi::CStr) -> kernel::error::Result<Self> {
+        // SAFETY: `name` is a NUL-terminated string that outlives the queue.
+        let ptr = unsafe { bindings::rflow_alloc_workqueue(name.as_ptr().cast()) };
+        // INVARIANT: Allocated here, destroyed only by `drop`.
+        Ok(Workqueue {
+            ptr: core::ptr::NonNull::new(ptr).ok_or(kernel::error::code::ENOMEM)?,
+        })
+    }
+
+    /// Returns the queue, to enqueue work items on.
+    pub(crate) fn queue(&self) -> &kernel::workqueue::Queue {
+        // SAFETY: A live workqueue (type invariant) for the borrow of `self`; the kernel crate's
+        // and rflow's bindings declare the same C structure.
+        unsafe { kernel::workqueue::Queue::from_raw(self.ptr.as_ptr().cast()) }
+    }
+
+    /// Waits until every item queued so far has run (`flush_workqueue()`). Process context.
+    pub(crate) fn flush(&self) {
+        // SAFETY: A live workqueue (type invariant).
+        unsafe { bindings::__flush_workqueue(self.ptr.as_ptr()) };
+    }
+}
+
+impl Drop for Workqueue {
+    fn drop(&mut self) {
+        // SAFETY: Allocated by `new` and not destroyed yet (type invariant); destroying drains
+        // what is still queued.
+        unsafe { bindings::destroy_workqueue(self.ptr.as_ptr()) };
+    }
+}
