@@ -12,7 +12,10 @@
 #include <linux/netdevice.h>
 #include <linux/if_vlan.h>
 #include <linux/rwsem.h>
+#include <linux/sysctl.h>
 #include <linux/tcp.h>
+#include <net/net_namespace.h>
+#include <net/netns/generic.h>
 #include <net/flow_offload.h>
 #include <net/netfilter/nf_flow_table.h>
 
@@ -315,4 +318,78 @@ int rflow_ft_block_call(struct nf_flowtable *ft, enum flow_cls_command cmd, unsi
 	if (cmd == FLOW_CLS_STATS && stats)
 		*stats = cls.stats;
 	return accepted;
+}
+
+/*
+ * net.rflow.hw_offload_best_effort, per namespace, 0 by default: with 1, a `flags offload`
+ * flowtable loads even when some of its devices cannot offload (they stay in software). Off by
+ * default because tools such as OpenWrt's firewall4 probe for hardware offload by loading such
+ * a flowtable and rely on the failure.
+ */
+struct rflow_offload_net {
+	int best_effort;
+	struct ctl_table_header *hdr;
+};
+
+static unsigned int rflow_offload_net_id;
+
+static struct ctl_table rflow_offload_sysctl[] = {
+	{
+		.procname = "hw_offload_best_effort",
+		.maxlen = sizeof(int),
+		.mode = 0644,
+		.proc_handler = proc_dointvec_minmax,
+		.extra1 = SYSCTL_ZERO,
+		.extra2 = SYSCTL_ONE,
+	},
+};
+
+static int __net_init rflow_offload_net_init(struct net *net)
+{
+	struct rflow_offload_net *on = net_generic(net, rflow_offload_net_id);
+	struct ctl_table *t;
+
+	t = kmemdup(rflow_offload_sysctl, sizeof(rflow_offload_sysctl), GFP_KERNEL);
+	if (!t)
+		return -ENOMEM;
+	t[0].data = &on->best_effort;
+	on->hdr = register_net_sysctl_sz(net, "net/rflow", t, ARRAY_SIZE(rflow_offload_sysctl));
+	if (!on->hdr) {
+		kfree(t);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void __net_exit rflow_offload_net_exit(struct net *net)
+{
+	struct rflow_offload_net *on = net_generic(net, rflow_offload_net_id);
+	const struct ctl_table *t = on->hdr->ctl_table_arg;
+
+	unregister_net_sysctl_table(on->hdr);
+	kfree(t);
+}
+
+static struct pernet_operations rflow_offload_net_ops = {
+	.init = rflow_offload_net_init,
+	.exit = rflow_offload_net_exit,
+	.id = &rflow_offload_net_id,
+	.size = sizeof(struct rflow_offload_net),
+};
+
+int rflow_offload_sysctl_register(void)
+{
+	return register_pernet_subsys(&rflow_offload_net_ops);
+}
+
+void rflow_offload_sysctl_unregister(void)
+{
+	unregister_pernet_subsys(&rflow_offload_net_ops);
+}
+
+bool rflow_hw_best_effort(const struct net *net)
+{
+	const struct rflow_offload_net *on = net_generic(net, rflow_offload_net_id);
+
+	return READ_ONCE(on->best_effort);
 }

@@ -126,6 +126,10 @@ void rflow_flow_rule_free(struct nf_flow_rule *flow_rule);
 int rflow_ft_block_call(struct nf_flowtable *ft, enum flow_cls_command cmd, unsigned long cookie,
 			struct nf_flow_rule *flow_rule, struct flow_stats *stats);
 
+int rflow_offload_sysctl_register(void);
+void rflow_offload_sysctl_unregister(void);
+bool rflow_hw_best_effort(const struct net *net);
+
 /* Namespaces, procfs. */
 void *rflow_net_generic(const struct net *net, unsigned int id);
 struct net *rflow_seq_file_net(struct seq_file *seq);

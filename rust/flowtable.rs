@@ -39,7 +39,7 @@ use crate::sys::{
     slab::Owned,
     time,
 };
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use kernel::{c_str, new_mutex, prelude::*, sync::Mutex};
 
 /// Totals over all flow tables and namespaces since the module was loaded: flows created, and
@@ -131,7 +131,13 @@ pub(crate) struct FlowTable {
     resize_max_locked_ns: AtomicU64,
     /// Devices bound to hardware offload through the indirect drivers.
     indirect_binds: AtomicU32,
+    /// With `flags offload` in best-effort mode: the devices no driver could bind, which stay
+    /// in software (interface indexes, 0 for a free slot; more than fit are not listed).
+    software_only: [AtomicI32; SOFTWARE_ONLY_LISTED],
 }
+
+/// How many software-only devices of a flowtable `/proc/net/rflow` can list.
+const SOFTWARE_ONLY_LISTED: usize = 16;
 
 impl FlowTable {
     /// Looks up the flow a packet with key `key` belongs to, and the direction it matched
@@ -317,6 +323,36 @@ impl FlowTable {
         }
     }
 
+    /// Records that device `ifindex` stays in software (best-effort mode).
+    fn note_software_only(&self, ifindex: i32) {
+        for slot in &self.software_only {
+            if slot
+                .compare_exchange(0, ifindex, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Forgets software-only device `ifindex`; returns whether it was one.
+    fn forget_software_only(&self, ifindex: i32) -> bool {
+        self.software_only.iter().any(|slot| {
+            slot.compare_exchange(ifindex, 0, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        })
+    }
+
+    /// Calls `f` on each device that stays in software in best-effort mode.
+    pub(crate) fn for_each_software_only(&self, mut f: impl FnMut(i32)) {
+        for slot in &self.software_only {
+            let ifindex = slot.load(Ordering::Relaxed);
+            if ifindex != 0 {
+                f(ifindex);
+            }
+        }
+    }
+
     /// Returns the flow index, for listings.
     pub(crate) fn index(&self) -> &Index<Flow> {
         &self.index
@@ -355,6 +391,7 @@ impl FlowtableOps for FlowTable {
             resize_failed: AtomicU64::new(0),
             resize_max_locked_ns: AtomicU64::new(0),
             indirect_binds: AtomicU32::new(0),
+            software_only: [const { AtomicI32::new(0) }; SOFTWARE_ONLY_LISTED],
         }? Error)
     }
 
@@ -373,21 +410,38 @@ impl FlowtableOps for FlowTable {
         if !bind {
             // The device's flows leave the hardware while its driver can still hear it.
             self.cleanup_device(nf, dev);
+            if self.forget_software_only(dev.ifindex()) {
+                // Never bound: nothing to unbind.
+                return Ok(());
+            }
         }
         // nf_tables serialises `setup` calls (commit mutex): the count needs no more.
         let first_indirect = self.indirect_binds.load(Ordering::Relaxed) == 0;
-        let binding = flow_block::setup(nf, dev, bind, first_indirect).map_err(|e| {
-            // nf_tables' `setup` has no extack: the driver's reason goes to the log.
-            pr_info!(
-                "rflow: hardware offload: {} device {}: error {}{}{}\n",
-                if bind { "cannot bind" } else { "cannot unbind" },
-                dev.name(),
-                e.error.to_errno(),
-                if e.message.is_some() { ": " } else { "" },
-                e.message.unwrap_or(c_str!("")),
-            );
-            e.error
-        })?;
+        let binding = match flow_block::setup(nf, dev, bind, first_indirect) {
+            Ok(binding) => binding,
+            Err(e) => {
+                let best_effort = bind && flow_block::best_effort(nf.net());
+                // nf_tables' `setup` has no extack: the driver's reason goes to the log.
+                pr_info!(
+                    "rflow: hardware offload: {} device {}: error {}{}{}{}\n",
+                    if bind { "cannot bind" } else { "cannot unbind" },
+                    dev.name(),
+                    e.error.to_errno(),
+                    if e.message.is_some() { ": " } else { "" },
+                    e.message.unwrap_or(c_str!("")),
+                    if best_effort {
+                        "; it stays in software (net.rflow.hw_offload_best_effort)"
+                    } else {
+                        ""
+                    },
+                );
+                if best_effort {
+                    self.note_software_only(dev.ifindex());
+                    return Ok(());
+                }
+                return Err(e.error);
+            }
+        };
         if binding == flow_block::Binding::Indirect {
             if bind {
                 self.indirect_binds.fetch_add(1, Ordering::Relaxed);

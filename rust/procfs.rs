@@ -23,6 +23,7 @@
 use crate::flowtable::{allocated, totals, Flow, FlowDir, FlowTable, NetState};
 use crate::path::Xmit;
 use crate::pure::{
+    flow_state::HwState,
     fmt::{Ipv4, Ipv6},
     tuple::{FlowKey, Tuple, IPPROTO_GRE, IPPROTO_TCP, IPPROTO_UDP, NFPROTO_IPV6},
 };
@@ -214,7 +215,7 @@ impl Listing for FlowListing {
                 };
                 let (family, tname, name) = m.nf.names();
                 let s = m.state.stats(rcu);
-                writeln!(
+                write!(
                     out,
                     "flowtable {} {} {} flows {} created {} removed {} packets_removed {} bytes_removed {} buckets {} grown {} shrunk {} resize_failed {} resize_max_locked_us {}",
                     family_name(family),
@@ -230,7 +231,19 @@ impl Listing for FlowListing {
                     s.shrunk,
                     s.resize_failed,
                     s.resize_max_locked_us
-                )
+                )?;
+                // The devices that stay in software in best-effort hardware offload: one
+                // token, for the key-value parsers of this line.
+                out.write_str(" software_only_devices ")?;
+                let mut any = false;
+                let mut result = Ok(());
+                m.state.for_each_software_only(|ifindex| {
+                    let sep = if any { "," } else { "" };
+                    any = true;
+                    result = result.and_then(|()| write!(out, "{sep}{ifindex}"));
+                });
+                result?;
+                writeln!(out, "{}", if any { "" } else { "-" })
             }
             At::Flow(id, pos) => {
                 match table(net, rcu, id).and_then(|m| flow_at(m.state, rcu, &pos)) {
@@ -307,10 +320,17 @@ fn show_flow(out: &mut SeqFile, flow: &Flow) -> fmt::Result {
     show_dir(out, reply)?;
     writeln!(
         out,
-        " | expires {}{}{}{}",
+        " | expires {}{}{}{}{}",
         flow.expires_in() / time::HZ as i32,
         if flow.is_nat() { " nat" } else { "" },
         if flow.is_closing() { " closing" } else { "" },
-        if flow.is_teardown() { " teardown" } else { "" }
+        if flow.is_teardown() { " teardown" } else { "" },
+        match flow.state().hw() {
+            HwState::Software => "",
+            HwState::AddPending => " hw_pending",
+            HwState::Offloaded => " hw_offloaded",
+            HwState::DelPending => " hw_dying",
+            HwState::Dead => " hw_dead",
+        }
     )
 }

@@ -57,6 +57,8 @@ struct Rflow {
     _types: Pin<KBox<inet::Types>>,
     _notifier: Pin<KBox<sys::netdev::Notifier<flowtable::DeviceEvents>>>,
     _pernet: Pin<KBox<sys::pernet::Pernet<flowtable::NetState>>>,
+    // After the flowtable types, whose `setup` reads it.
+    _best_effort: sys::flow_block::BestEffortSysctl,
     // After the flowtables (whose flows its work items refer to), before the flows' cache.
     _offload_queues: sys::global::Published<offload::Queues>,
     _flows: sys::global::Published<sys::slab::Cache<sys::rcu_index::Indexed<flowtable::Flow>>>,
@@ -75,6 +77,7 @@ impl kernel::Module for Rflow {
         )?)?;
         let offload_queues = offload::QUEUES.publish(offload::Queues::new()?)?;
         let pernet = sys::pernet::Pernet::register()?;
+        let best_effort = sys::flow_block::BestEffortSysctl::register()?;
         let notifier = sys::netdev::Notifier::register()?;
         sys::flow_block::set_indirect_cleanup::<flowtable::FlowTable>();
         let types = inet::register(module)?;
@@ -85,6 +88,7 @@ impl kernel::Module for Rflow {
             _types: types,
             _notifier: notifier,
             _pernet: pernet,
+            _best_effort: best_effort,
             _flows: flows,
             _offload_queues: offload_queues,
             _faults: faults,

@@ -19,6 +19,16 @@
 #   - table full: a flow the hardware refuses (-ENOSPC) stays in software and is offered again
 #     once a second; when room appears it goes to hardware;
 #   - TCP with masquerade through the ASIC, data intact; closed, the flow leaves the hardware;
+#   - with `counter`, conntrack's byte counters grow by exactly what the hardware forwarded; after
+#     a hardware reset (the ASIC's table flushed) the flow comes back to hardware;
+#   - hw-tc-offload off on a port empties its entries, traffic goes on in software; on again,
+#     the flow returns to hardware;
+#   - injected REPLACE and STATS failures keep the flow in software with its data intact until
+#     it reaches hardware;
+#   - a driver failing to bind fails the flowtable and leaves nothing bound;
+#   - IPv6 UDP with masquerade through the ASIC (no checksum action: the hardware fixes it);
+#   - rflow only: with net.rflow.hw_offload_best_effort=1, a flowtable with a device no driver
+#     offloads for loads, the device stays in software and is listed in /proc/net/rflow;
 #   - deleting the flowtable with flows in hardware: their DESTROYs reach the driver before
 #     it is unbound (6.12's C flowtable sends them to an empty callback list: the driver keeps
 #     stale entries until its unbind flushes them, which rflow_sim reports in the log).
@@ -36,13 +46,15 @@ PORT_KEEP=40002
 PORT_FULL_A=40003
 PORT_FULL_B=40004
 
-CHECKS=7
+# Checks both implementations run, and rflow's own (best-effort mode, which C lacks).
+CHECKS=12
+RFLOW_ONLY=1
 if [ "${HW_COMPARE:-0}" = 1 ]; then
 	IMPLS="c rflow"
-	tap_header $((2 * CHECKS + 1))
+	tap_header $((2 * CHECKS + RFLOW_ONLY + 1))
 else
 	IMPLS=rflow
-	tap_header $((CHECKS + 1))
+	tap_header $((CHECKS + RFLOW_ONLY + 1))
 fi
 
 # Unloads module $1 if loaded; namespaces being destroyed may hold it for a while.
@@ -87,9 +99,14 @@ sim_setup() {
 # The router's ruleset: lib.sh's, on the ASIC ports, with `flags offload`; masquerade towards
 # ns2 with $1 = nat.
 sim_ruleset() {
-	if [ "${1:-}" = nat ]; then
+	local family=
+	case "${1:-}" in
+	nat) family=ip ;;
+	nat6) family=ip6 ;;
+	esac
+	if [ -n "$family" ]; then
 		ip netns exec "$nsr" nft -f - <<-EOF || return 1
-		table ip nat {
+		table $family nat {
 			chain post {
 				type nat hook postrouting priority 100
 				oifname "rsim0p1" masquerade
@@ -97,7 +114,7 @@ sim_ruleset() {
 		}
 		EOF
 	fi
-	FT_DEVICES="rsim0p0, rsim0p1" load_ruleset "flags offload"
+	FT_DEVICES="rsim0p0, rsim0p1" load_ruleset "${2:-flags offload}"
 }
 
 sim_counter() {
@@ -267,6 +284,134 @@ check_delete_sees_c_bug() {
 	echo "as expected, the C flowtable left its entries to the driver's unbind"
 }
 
+# Conntrack bytes of the flow with source port $1 in direction $2 (1: original, 2: reply).
+ct_bytes() {
+	ip netns exec "$nsr" conntrack -L -p udp --sport "$1" 2>/dev/null |
+		grep -o 'bytes=[0-9]*' | sed -n "${2}p" | cut -d= -f2
+}
+
+# With `counter`, the hardware's packets reach conntrack's accounting exactly; after a hardware
+# reset the flow comes back to hardware from the software path.
+check_counter_reset() {
+	sim_setup && sim_ruleset "" "flags offload; counter" && pinger_server || return 1
+	ping_flow 40007 10 0.05 >/dev/null || fail "warm-up echoes lost"
+	wait_for 10 sim_entries_are 2 || fail "not offloaded"
+	local hits0 o r want=$((110 * 432))
+	hits0=$(sim_counter hit_packets)
+	ping_flow 40007 100 0.01 >/dev/null || fail "echoes lost"
+	[ $(( $(sim_counter hit_packets) - hits0 )) -eq 200 ] || fail "not all through the ASIC"
+	# Every datagram (110 each way, 432 bytes with the IP header) was counted once: by the
+	# forward chain, the software fast path or the hardware's polled deltas, whichever carried
+	# it. The hardware's part arrives within a polling interval.
+	wait_for 20 sh -c "[ \"\$(ip netns exec $nsr conntrack -L -p udp --sport 40007 2>/dev/null | grep -o 'bytes=[0-9]*' | tr '\n' ' ')\" = 'bytes=$want bytes=$want ' ]"
+	o=$(ct_bytes 40007 1)
+	r=$(ct_bytes 40007 2)
+	echo "conntrack after 110 datagrams each way, 100 of them through the ASIC: original $o, reply $r bytes"
+	[ "$o" = $want ] && [ "$r" = $want ] || fail "conntrack accounted $o and $r bytes, not $want each"
+	# A hardware reset: the table is empty, the flow is forwarded in software meanwhile.
+	echo 1 >"$SIM/flush"
+	sim_entries_are 0 || fail "flush left entries"
+	ping_flow 40007 25 0.2 >/dev/null || fail "echoes lost after the reset"
+	sim_entries_are 2 || fail "the flow did not come back to hardware: $(sim_counter entries) entries"
+	kill "$pinger" 2>/dev/null
+}
+
+# `ethtool -K <port> hw-tc-offload off` empties that port's part of the table (rflow_sim's
+# documented choice); traffic goes on in software; switched back on, the flow returns.
+check_hw_tc_toggle() {
+	sim_setup && sim_ruleset && pinger_server || return 1
+	ping_flow 40010 10 0.05 >/dev/null || fail "warm-up echoes lost"
+	wait_for 10 sim_entries_are 2 || fail "not offloaded"
+	ip netns exec "$nsr" ethtool -K rsim0p0 hw-tc-offload off || fail "ethtool refused"
+	sim_entries_are 1 || fail "$(sim_counter entries) entries with rsim0p0's offload off, not 1"
+	ping_flow 40010 20 0.1 >/dev/null || fail "echoes lost with offload off"
+	sim_entries_are 1 || fail "rsim0p0 took a rule with its offload off"
+	ip netns exec "$nsr" ethtool -K rsim0p0 hw-tc-offload on || fail "ethtool refused"
+	ping_flow 40010 25 0.2 >/dev/null || fail "echoes lost"
+	sim_entries_are 2 || fail "the flow did not return to rsim0p0's hardware"
+	kill "$pinger" 2>/dev/null
+}
+
+# Injected REPLACE and STATS failures: the flow stays in software meanwhile, the data intact,
+# and ends up in hardware.
+check_injected_failures() {
+	sim_setup && sim_ruleset && pinger_server || return 1
+	# Every REPLACE of the first round fails (each direction is offered to both ports).
+	echo "5 4" >"$SIM/fail_replace"
+	ping_flow 40011 30 0.1 >/dev/null || fail "echoes lost while REPLACE failed"
+	wait_for 10 sim_entries_are 2 || fail "not in hardware after the failures: $(sim_counter entries) entries"
+	echo "REPLACE errors: $(sim_counter replace_err)"
+	[ "$(sim_counter replace_err)" -ge 1 ] || fail "no REPLACE failure was injected"
+	echo "5 6" >"$SIM/fail_stats"
+	ping_flow 40011 40 0.2 >/dev/null || fail "echoes lost while STATS failed"
+	echo "STATS errors: $(sim_counter stats_err)"
+	[ "$(sim_counter stats_err)" -ge 1 ] || fail "no STATS failure was injected"
+	wait_for 10 sim_entries_are 2 || fail "not in hardware after STATS failures"
+	kill "$pinger" 2>/dev/null
+}
+
+# A driver that fails to bind makes the flowtable fail, and nothing stays bound.
+check_bind_failure() {
+	sim_setup || return 1
+	echo "12 1" >"$SIM/fail_bind"
+	local out
+	out=$(sim_ruleset 2>&1) && fail "the flowtable loaded although a driver failed to bind"
+	echo "refused: $(echo "$out" | head -n 1)"
+	local blocks
+	blocks=$(cat "$SIM/blocks")
+	[ "$blocks" = "$(printf 'rsim0p0 0\nrsim0p1 0')" ] || fail "blocks left bound: $blocks"
+	# The failure was injected once: the next load binds.
+	sim_ruleset || fail "the flowtable does not load after the failure"
+	[ "$(cat "$SIM/blocks")" = "$(printf 'rsim0p0 1\nrsim0p1 1')" ] || fail "not bound after the failure"
+}
+
+# IPv6 with masquerade: 6.12 sends no checksum action for IPv6 NAT, the hardware fixes the
+# UDP checksum itself; the echoes verify it end to end.
+check_ipv6_nat() {
+	sim_setup && sim_ruleset nat6 || return 1
+	ip netns exec "$ns2" python3 "$SELFTESTS/udp_pinger.py" server dead:2::99 7000 &
+	pinger=$!
+	wait_for 20 udp_bound "$ns2" 7000 || fail "echo server did not start"
+	timeout 300 ip netns exec "$ns1" python3 "$SELFTESTS/udp_pinger.py" client dead:2::99 7000 \
+		40008 10 0.05 >/dev/null || fail "warm-up echoes lost"
+	wait_for 10 sim_entries_are 2 || fail "not offloaded: $(sim_counter entries) entries, $(cat "$SIM/last_refusal")"
+	local hits0 out
+	hits0=$(sim_counter hit_packets)
+	out=$(timeout 300 ip netns exec "$ns1" python3 "$SELFTESTS/udp_pinger.py" client dead:2::99 7000 \
+		40008 100 0.01) || fail "echoes lost or corrupted through the ASIC: $out"
+	echo "$out; ASIC hits $(( $(sim_counter hit_packets) - hits0 ))"
+	[ $(( $(sim_counter hit_packets) - hits0 )) -eq 200 ] || fail "not all through the ASIC"
+	ip netns exec "$nsr" conntrack -L -f ipv6 2>/dev/null | grep 'sport=40008' | grep -q 'dst=dead:2::1' ||
+		fail "no masquerade"
+	kill "$pinger" 2>/dev/null
+}
+
+# net.rflow.hw_offload_best_effort=1: a flowtable with a device no driver offloads for loads,
+# that device stays in software (listed), flows between the ASIC's ports go to hardware.
+check_best_effort() {
+	sim_setup || return 1
+	ip -net "$nsr" link add vethx type veth peer name vethy
+	local out
+	out=$(FT_DEVICES="rsim0p0, rsim0p1, vethx" load_ruleset "flags offload" 2>&1) &&
+		fail "loaded with a veth while best effort is off (the default)"
+	ip netns exec "$nsr" sysctl -q net.rflow.hw_offload_best_effort=1 || fail "no sysctl"
+	FT_DEVICES="rsim0p0, rsim0p1, vethx" load_ruleset "flags offload" ||
+		fail "best effort: the flowtable did not load"
+	local vethx listed
+	vethx=$(ip -net "$nsr" -j link show vethx | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["ifindex"])')
+	listed=$(ip netns exec "$nsr" cat /proc/net/rflow | awk '$1 == "flowtable" { for (i = 5; i < NF; i += 2) if ($i == "software_only_devices") print $(i + 1) }')
+	echo "software-only devices: $listed (vethx is $vethx); ASIC blocks: $(cat "$SIM/blocks" | tr '\n' ' ')"
+	[ "$listed" = "$vethx" ] || fail "listed software-only devices '$listed', not vethx ($vethx)"
+	[ "$(cat "$SIM/blocks")" = "$(printf 'rsim0p0 1\nrsim0p1 1')" ] || fail "ASIC ports not bound"
+	pinger_server
+	ping_flow 40009 10 0.05 >/dev/null || fail "warm-up echoes lost"
+	wait_for 10 sim_entries_are 2 || fail "flow between ASIC ports not in hardware"
+	kill "$pinger" 2>/dev/null
+	# Deleting the flowtable unbinds the ASIC ports only; the veth never was.
+	ip netns exec "$nsr" nft delete table inet filter || fail "cannot delete the table"
+	[ "$(cat "$SIM/blocks")" = "$(printf 'rsim0p0 0\nrsim0p1 0')" ] || fail "blocks left bound"
+}
+
 # Unloading the NIC's module with flows in hardware unbinds it from the flowtable.
 check_unload() {
 	sim_setup && sim_ruleset && pinger_server || return 1
@@ -295,6 +440,14 @@ for impl in $IMPLS; do
 		tap_check "$label (control): deleting the flowtable unbinds the driver before its DESTROYs (6.12 bug)" check_delete_sees_c_bug
 	else
 		tap_check "$label: deleting the flowtable destroys its flows in hardware before unbinding" check_delete
+	fi
+	tap_check "$label: with counter, conntrack gets the hardware's bytes; after a reset the flow returns to hardware" check_counter_reset
+	tap_check "$label: hw-tc-offload off empties a port's entries, traffic goes on; on again, the flow returns" check_hw_tc_toggle
+	tap_check "$label: injected REPLACE and STATS failures: software meanwhile, data intact, then hardware" check_injected_failures
+	tap_check "$label: a driver failing to bind fails the flowtable, nothing stays bound" check_bind_failure
+	tap_check "$label: IPv6 UDP with masquerade through the ASIC, echoes intact" check_ipv6_nat
+	if [ "$impl" = rflow ]; then
+		tap_check "$label: best-effort mode: a device no driver binds stays in software, listed" check_best_effort
 	fi
 	tap_check "$label: the NIC's module unloads with flows in hardware" check_unload
 done

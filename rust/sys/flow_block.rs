@@ -185,3 +185,31 @@ pub(crate) fn call(nf: &NfFlowtable, cookie: usize, cmd: Command<'_>) -> (u32, H
         },
     )
 }
+
+/// The per-namespace sysctl `net.rflow.hw_offload_best_effort`, registered while the value
+/// lives.
+pub(crate) struct BestEffortSysctl(());
+
+impl BestEffortSysctl {
+    /// Registers the sysctl in every namespace, present and future.
+    pub(crate) fn register() -> Result<Self> {
+        // SAFETY: Registers pernet operations of the C plumbing, unregistered by `drop`.
+        to_result(unsafe { bindings::rflow_offload_sysctl_register() })?;
+        Ok(BestEffortSysctl(()))
+    }
+}
+
+impl Drop for BestEffortSysctl {
+    fn drop(&mut self) {
+        // SAFETY: Registered by `register`.
+        unsafe { bindings::rflow_offload_sysctl_unregister() };
+    }
+}
+
+/// Returns whether namespace `net` wants `flags offload` flowtables to load even when some of
+/// their devices cannot offload (`net.rflow.hw_offload_best_effort`).
+pub(crate) fn best_effort(net: &super::net::Net) -> bool {
+    // SAFETY: `net` is live; the sysctl's pernet data exists while flowtables can be set up
+    // (registered before the flowtable types, unregistered after them).
+    unsafe { bindings::rflow_hw_best_effort(net.as_ptr()) }
+}
