@@ -12,7 +12,6 @@ mod flow;
 
 pub(crate) use flow::{allocated, Flow, FlowDir, FLOWS};
 
-use crate::bindings;
 use crate::ip;
 use crate::offload;
 use crate::path::Xmit;
@@ -176,7 +175,7 @@ impl FlowTable {
         let flow = self.index.insert(rcu, flow).map_err(|_| EEXIST)?;
         self.created.fetch_add(1, Ordering::Relaxed);
         TOTALS.created.fetch_add(1, Ordering::Relaxed);
-        if nf.flags() & bindings::NFT_FLOWTABLE_HW_OFFLOAD != 0 {
+        if nf.hw_offload() {
             offload::queue(nf, flow, HwWork::Add);
         }
         if self.index.overloaded(rcu) {
@@ -280,7 +279,7 @@ impl FlowTable {
         if torn_down == 0 {
             return;
         }
-        if nf.flags() & bindings::NFT_FLOWTABLE_HW_OFFLOAD != 0 {
+        if nf.hw_offload() {
             self.leave_hardware(nf, |flow| flow.uses_device(ifindex));
         }
         self.gc_pass(nf);
@@ -403,7 +402,7 @@ impl FlowtableOps for FlowTable {
     /// callbacks to the flowtable; a device no driver can offload for makes the flowtable (or
     /// the device's addition) fail, as in C.
     fn setup(&self, nf: &NfFlowtable, dev: &NetDevice, cmd: BlockCommand) -> Result {
-        if nf.flags() & bindings::NFT_FLOWTABLE_HW_OFFLOAD == 0 {
+        if !nf.hw_offload() {
             return Ok(());
         }
         let bind = cmd == BlockCommand::Bind;
@@ -478,7 +477,7 @@ impl FlowtableOps for FlowTable {
         self.index.for_each(|flow| teardown(flow));
         // No hook, expression or GC reaches the flowtable any more: after the flush, nothing
         // queues work for its flows but this.
-        if nf.flags() & bindings::NFT_FLOWTABLE_HW_OFFLOAD != 0 {
+        if nf.hw_offload() {
             self.leave_hardware(nf, |_| true);
         }
         self.gc_pass(nf);

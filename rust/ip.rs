@@ -189,7 +189,7 @@ fn forward(
         return Verdict::Drop;
     }
 
-    if flow.refresh() && nf.flags() & bindings::NFT_FLOWTABLE_HW_OFFLOAD != 0 {
+    if flow.refresh() && nf.hw_offload() {
         // At most once a second per flow (`refresh` moved the stamp): software still sees its
         // packets, so offer it to the drivers (again).
         crate::offload::refreshed(nf, flow);

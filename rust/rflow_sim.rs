@@ -238,14 +238,8 @@ fn rule_of(raw: &bindings::rflow_hw_rule) -> Result<(Match, KVec<Action>), Refus
     for a in &raw.actions[..n] {
         let action = match a.id {
             bindings::FLOW_ACTION_MANGLE => Action::Mangle {
-                header: match a.htype {
-                    1 => MangleHeader::Eth,
-                    2 => MangleHeader::Ip4,
-                    3 => MangleHeader::Ip6,
-                    4 => MangleHeader::Tcp,
-                    5 => MangleHeader::Udp,
-                    _ => return Err(unsupported(c"mangle of a header the ASIC cannot rewrite")),
-                },
+                header: MangleHeader::from_raw(a.htype)
+                    .ok_or_else(|| unsupported(c"mangle of a header the ASIC cannot rewrite"))?,
                 offset: a.offset,
                 mask: a.mask,
                 val: a.val,

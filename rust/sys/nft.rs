@@ -74,6 +74,13 @@ impl NfFlowtable {
         unsafe { core::ptr::read_volatile(&raw const (*self.as_ptr()).flags) }
     }
 
+    /// Returns whether the flowtable has `flags offload` (`nf_flowtable_hw_offload()`); the flag
+    /// cannot change on update (nf_tables refuses it).
+    #[inline(always)]
+    pub(crate) fn hw_offload(&self) -> bool {
+        self.flags() & bindings::NFT_FLOWTABLE_HW_OFFLOAD != 0
+    }
+
     /// Returns the flowtable's namespace.
     pub(crate) fn net(&self) -> &Net {
         // SAFETY: Set before `init`; the namespace outlives its flowtables.

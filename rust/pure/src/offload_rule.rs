@@ -70,6 +70,18 @@ impl MangleHeader {
             MangleHeader::Udp => 5,
         }
     }
+
+    /// The header type the kernel's value `v` names, if it is one of these.
+    pub const fn from_raw(v: u32) -> Option<MangleHeader> {
+        Some(match v {
+            1 => MangleHeader::Eth,
+            2 => MangleHeader::Ip4,
+            3 => MangleHeader::Ip6,
+            4 => MangleHeader::Tcp,
+            5 => MangleHeader::Udp,
+            _ => return None,
+        })
+    }
 }
 
 /// One action of a rule (`struct flow_action_entry`, the fields the flowtable sets).
@@ -552,6 +564,21 @@ pub(crate) mod tests {
 
     fn actions(r: &Rule) -> Vec<Action> {
         r.actions().collect()
+    }
+
+    #[test]
+    fn mangle_header_types_round_trip() {
+        for h in [
+            MangleHeader::Eth,
+            MangleHeader::Ip4,
+            MangleHeader::Ip6,
+            MangleHeader::Tcp,
+            MangleHeader::Udp,
+        ] {
+            assert_eq!(MangleHeader::from_raw(h.raw()), Some(h));
+        }
+        assert_eq!(MangleHeader::from_raw(0), None);
+        assert_eq!(MangleHeader::from_raw(6), None);
     }
 
     #[test]
