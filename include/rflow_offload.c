@@ -292,13 +292,19 @@ err:
 	return NULL;
 }
 
+/*
+ * Sends cmd to every callback bound to ft; returns how many accepted it. *failed counts the
+ * callbacks that answered an error other than "not mine" (-ENOENT: no such rule, -EOPNOTSUPP:
+ * another port's rule, or offload switched off), after which the driver's state is unknown.
+ */
 int rflow_ft_block_call(struct nf_flowtable *ft, enum flow_cls_command cmd, unsigned long cookie,
-			struct nf_flow_rule *flow_rule, struct flow_stats *stats)
+			struct nf_flow_rule *flow_rule, struct flow_stats *stats,
+			unsigned int *failed)
 {
 	struct flow_cls_offload cls = {};
 	struct netlink_ext_ack extack = {};
 	struct flow_block_cb *block_cb;
-	int accepted = 0;
+	int accepted = 0, err;
 
 	/* nf_flow_offload_init(): ETH_P_ALL unconverted, as 6.12 sends it. */
 	cls.common.protocol = ETH_P_ALL;
@@ -310,9 +316,13 @@ int rflow_ft_block_call(struct nf_flowtable *ft, enum flow_cls_command cmd, unsi
 		cls.rule = flow_rule->rule;
 
 	down_read(&ft->flow_block_lock);
+	*failed = 0;
 	list_for_each_entry(block_cb, &ft->flow_block.cb_list, list) {
-		if (block_cb->cb(TC_SETUP_CLSFLOWER, &cls, block_cb->cb_priv) >= 0)
+		err = block_cb->cb(TC_SETUP_CLSFLOWER, &cls, block_cb->cb_priv);
+		if (err >= 0)
 			accepted++;
+		else if (err != -ENOENT && err != -EOPNOTSUPP)
+			(*failed)++;
 	}
 	up_read(&ft->flow_block_lock);
 	if (cmd == FLOW_CLS_STATS && stats)

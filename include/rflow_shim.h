@@ -124,7 +124,8 @@ struct nf_flow_rule *rflow_flow_rule_build(struct net *net, const struct rflow_h
 					   int *errp);
 void rflow_flow_rule_free(struct nf_flow_rule *flow_rule);
 int rflow_ft_block_call(struct nf_flowtable *ft, enum flow_cls_command cmd, unsigned long cookie,
-			struct nf_flow_rule *flow_rule, struct flow_stats *stats);
+			struct nf_flow_rule *flow_rule, struct flow_stats *stats,
+			unsigned int *failed);
 
 int rflow_offload_sysctl_register(void);
 void rflow_offload_sysctl_unregister(void);

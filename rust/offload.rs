@@ -32,7 +32,7 @@ use crate::sys::{
     work::Workqueue,
 };
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
     new_work,
     prelude::*,
@@ -95,6 +95,8 @@ pub(crate) struct Counters {
     pub(crate) refused: AtomicU64,
     /// Flows removed from the hardware.
     pub(crate) deleted: AtomicU64,
+    /// DESTROYs a driver failed (each is tried again, up to `flow_state::DESTROY_TRIES`).
+    pub(crate) destroy_failed: AtomicU64,
     /// Work items that could not be allocated (the flow stays as it is; retried later).
     pub(crate) alloc_failed: AtomicU64,
 }
@@ -104,6 +106,7 @@ pub(crate) static COUNTERS: Counters = Counters {
     accepted: AtomicU64::new(0),
     refused: AtomicU64::new(0),
     deleted: AtomicU64::new(0),
+    destroy_failed: AtomicU64::new(0),
     alloc_failed: AtomicU64::new(0),
 };
 
@@ -216,7 +219,9 @@ fn add(nf: &NfFlowtable, flow: &Flow) -> HwEvent {
         Ok(rules) => rules
             .iter()
             .enumerate()
-            .map(|(slot, r)| flow_block::call(nf, flow.hw_cookie(slot), Command::Replace(r)).0)
+            .map(|(slot, r)| {
+                flow_block::call(nf, flow.hw_cookie(slot), Command::Replace(r)).accepted
+            })
             .sum::<u32>(),
         // No neighbour yet, a device gone, a flow hardware cannot express: the software path
         // offers it again on its next refresh.
@@ -231,12 +236,30 @@ fn add(nf: &NfFlowtable, flow: &Flow) -> HwEvent {
     HwEvent::Accepted
 }
 
-/// `flow_offload_work_del()`.
+static GAVE_UP_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// `flow_offload_work_del()`. Unlike 6.12, a DESTROY a driver failed is tried again from the
+/// GC's next pass (`flow_state::DESTROY_TRIES` in all): the driver may still forward the flow.
+/// Drivers that answer "not mine" (`-ENOENT`) to a retried direction they did destroy are
+/// fine.
 fn del(nf: &NfFlowtable, flow: &Flow) -> HwEvent {
-    flow.ct().set_hw_offload(false);
-    for slot in 0..2 {
-        flow_block::call(nf, flow.hw_cookie(slot), Command::Destroy);
+    let failed: u32 = (0..2)
+        .map(|slot| flow_block::call(nf, flow.hw_cookie(slot), Command::Destroy).failed)
+        .sum();
+    if failed != 0 {
+        COUNTERS.destroy_failed.fetch_add(1, Ordering::Relaxed);
+        if flow.state().destroy_failures() + 1 < flow_state::DESTROY_TRIES {
+            return HwEvent::DeleteFailed;
+        }
+        // Once: a failing driver fails every flow; the count is in /proc/net/rflow.
+        if !GAVE_UP_WARNED.swap(true, Ordering::Relaxed) {
+            pr_warn!(
+                "rflow: a driver failed to destroy a flow {} times; its hardware may keep a stale entry (hw_destroy_failed counts them)\n",
+                flow_state::DESTROY_TRIES
+            );
+        }
     }
+    flow.ct().set_hw_offload(false);
     COUNTERS.deleted.fetch_add(1, Ordering::Relaxed);
     HwEvent::Deleted
 }
@@ -247,7 +270,7 @@ fn stats(nf: &NfFlowtable, flow: &Flow) {
     let counter = nf.flags() & bindings::NFT_FLOWTABLE_COUNTER != 0;
     let mut lastused = 0u64;
     for (slot, d) in flow.dirs().iter().enumerate() {
-        let (_, s) = flow_block::call(nf, flow.hw_cookie(slot), Command::Stats);
+        let s = flow_block::call(nf, flow.hw_cookie(slot), Command::Stats).stats;
         lastused = lastused.max(s.lastused);
         d.hw_packets.fetch_add(s.packets, Ordering::Relaxed);
         d.hw_bytes.fetch_add(s.bytes, Ordering::Relaxed);
@@ -284,7 +307,11 @@ fn dir_spec(nf: &NfFlowtable, flow: &Flow, slot: usize) -> Result<DirSpec> {
             // Packets of this direction leave by the device the other direction arrives on.
             let ifindex = other.tuple.iif;
             let h_source = netdev::mac_by_index(nf.net(), ifindex).ok_or(ENODEV)?;
-            let h_dest = d.route.dst.neighbour_mac(&other.tuple.src).ok_or(ENOENT)?;
+            let h_dest = if d.route.pppoe_peer != [0; 6] {
+                d.route.pppoe_peer
+            } else {
+                d.route.dst.neighbour_mac(&other.tuple.src).ok_or(ENOENT)?
+            };
             Egress::Neigh {
                 h_source,
                 h_dest,

@@ -9,7 +9,7 @@
 
 use crate::bindings;
 use crate::pure::{
-    l2path::{path_info, Hop, Mac, PathEntry},
+    l2path::{path_info, Hop, Mac, PathEntry, ETH_P_PPP_SES},
     tuple::{Dir, Encap, ENCAP_MAX, NFPROTO_IPV4, NFPROTO_IPV6},
 };
 use crate::sys::{
@@ -58,6 +58,11 @@ pub(crate) struct DirRoute {
     /// Bitmap of the `in_encap` entries a bridge port's hardware strips on ingress
     /// (`in_vlan_ingress`): hardware rules neither match nor pop them.
     pub(crate) in_vlan_ingress: u8,
+    /// For a direction that leaves through a PPPoE session: the peer's MAC address (zero
+    /// otherwise). Software sends through the session device, which knows it; a hardware rule
+    /// must carry it. 6.12 asks the session device's neighbour instead, which has no
+    /// link-layer address: its rules send to 00:00:00:00:00:00.
+    pub(crate) pppoe_peer: Mac,
 }
 
 /// Looks up the routes of both directions of `ct`, for a packet of direction `dir`, and the
@@ -129,6 +134,7 @@ fn default_path(dst: ARef<Dst>, other: &Dst) -> DirRoute {
         dst,
         in_encap: [Encap::default(); ENCAP_MAX],
         in_vlan_ingress: 0,
+        pppoe_peer: [0; 6],
     }
 }
 
@@ -186,6 +192,12 @@ fn l2_path(rcu: &ReadSection, nf: &NfFlowtable, ct: &Conn, routes: &mut [DirRout
         if info.ingress_vlans & (1 << i) != 0 {
             other.in_vlan_ingress |= 1 << j;
         }
+    }
+    if info.encap[..info.num_encaps]
+        .iter()
+        .any(|e| e.proto == ETH_P_PPP_SES)
+    {
+        routes[dir.index()].pppoe_peer = info.h_dest;
     }
     if info.direct {
         let out = info.outdev.and_then(|ifindex| {

@@ -196,9 +196,11 @@ impl Listing for FlowListing {
         match c.at {
             At::Header => {
                 let (created, packets, bytes) = totals();
+                let hw = &crate::offload::COUNTERS;
+                let load = |c: &core::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
                 writeln!(
                     out,
-                    "rflow flows_allocated {} flows_created {} packets_neigh {} bytes_neigh {} packets_direct {} bytes_direct {} packets_xfrm {} bytes_xfrm {}",
+                    "rflow flows_allocated {} flows_created {} packets_neigh {} bytes_neigh {} packets_direct {} bytes_direct {} packets_xfrm {} bytes_xfrm {} hw_accepted {} hw_refused {} hw_deleted {} hw_destroy_failed {} hw_work_alloc_failed {}",
                     allocated(),
                     created,
                     packets[0],
@@ -206,7 +208,12 @@ impl Listing for FlowListing {
                     packets[1],
                     bytes[1],
                     packets[2],
-                    bytes[2]
+                    bytes[2],
+                    load(&hw.accepted),
+                    load(&hw.refused),
+                    load(&hw.deleted),
+                    load(&hw.destroy_failed),
+                    load(&hw.alloc_failed)
                 )
             }
             At::Table(id) => {

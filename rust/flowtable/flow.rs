@@ -12,6 +12,7 @@ use crate::pure::{
     csum::Rewrite,
     flow_state::{self, FlowState, HwEvent, HwWork},
     hash::{hash_key, SipKey},
+    l2path::Mac,
     timeout,
     tuple::{Addr, Dir, FlowKey, Tuple, IPPROTO_TCP, IPPROTO_UDP, NFPROTO_IPV6},
 };
@@ -48,6 +49,8 @@ pub(crate) struct Route {
     pub(crate) dst_cookie: u32,
     /// Next hop for the neighbour layer, computed once from the route and the final destination.
     pub(crate) nexthop: Addr,
+    /// See [`crate::path::DirRoute::pppoe_peer`] (hardware rules only).
+    pub(crate) pppoe_peer: Mac,
 }
 
 /// One direction of a flow: what forwarding a packet of it needs.
@@ -102,6 +105,7 @@ impl FlowDir {
                 dst,
                 dst_cookie,
                 nexthop,
+                pppoe_peer: route.pppoe_peer,
             },
             packets: AtomicU64::new(0),
             bytes: AtomicU64::new(0),

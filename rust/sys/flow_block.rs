@@ -161,29 +161,42 @@ pub(crate) struct HwStats {
     pub(crate) lastused: u64,
 }
 
+/// What the drivers answered to one command.
+pub(crate) struct Answer {
+    /// Callbacks that accepted it.
+    pub(crate) accepted: u32,
+    /// Callbacks that failed it with an error other than "not mine" (`-ENOENT`,
+    /// `-EOPNOTSUPP`): their hardware may or may not have done it.
+    pub(crate) failed: u32,
+    /// For STATS: the counters.
+    pub(crate) stats: HwStats,
+}
+
 /// Sends `cmd` for the rule identified by `cookie` to every driver callback bound to `nf`
-/// (`nf_flow_offload_tuple()`); returns how many accepted it, and the counters for STATS.
-/// Process context: drivers may sleep.
-pub(crate) fn call(nf: &NfFlowtable, cookie: usize, cmd: Command<'_>) -> (u32, HwStats) {
+/// (`nf_flow_offload_tuple()`). Process context: drivers may sleep.
+pub(crate) fn call(nf: &NfFlowtable, cookie: usize, cmd: Command<'_>) -> Answer {
     let (raw, rule) = match cmd {
         Command::Replace(r) => (bindings::FLOW_CLS_REPLACE, r.ptr.as_ptr()),
         Command::Destroy => (bindings::FLOW_CLS_DESTROY, core::ptr::null_mut()),
         Command::Stats => (bindings::FLOW_CLS_STATS, core::ptr::null_mut()),
     };
     let mut stats = bindings::flow_stats::default();
+    let mut failed = 0;
     // SAFETY: `nf` is between `init` and `free` with its flow block initialised; `rule` is a
-    // live rule for REPLACE (borrowed for the call) and unused otherwise; `stats` is a valid
-    // out pointer.
-    let accepted =
-        unsafe { bindings::rflow_ft_block_call(nf.as_ptr(), raw, cookie as _, rule, &mut stats) };
-    (
-        accepted.max(0) as u32,
-        HwStats {
+    // live rule for REPLACE (borrowed for the call) and unused otherwise; `stats` and `failed`
+    // are valid out pointers.
+    let accepted = unsafe {
+        bindings::rflow_ft_block_call(nf.as_ptr(), raw, cookie as _, rule, &mut stats, &mut failed)
+    };
+    Answer {
+        accepted: accepted.max(0) as u32,
+        failed,
+        stats: HwStats {
             packets: stats.pkts,
             bytes: stats.bytes,
             lastused: stats.lastused,
         },
-    )
+    }
 }
 
 /// The per-namespace sysctl `net.rflow.hw_offload_best_effort`, registered while the value

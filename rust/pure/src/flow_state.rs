@@ -29,6 +29,16 @@ pub const HW_WORK: u32 = 1 << 6;
 const HW_SHIFT: u32 = 8;
 const HW_MASK: u32 = 0x7 << HW_SHIFT;
 
+/// How many DESTROYs a flow gets before rflow gives up on the hardware. A driver that fails a
+/// DESTROY (other than "not mine") may still hold the entry and forward the connection's
+/// packets after conntrack forgot it, so the DESTROY is tried again from the GC's next pass
+/// (6.12 ignores the error and frees the flow); a driver that keeps failing must not keep the
+/// flow, or a flowtable's removal, waiting forever.
+pub const DESTROY_TRIES: u32 = 3;
+
+const DEL_FAILS_SHIFT: u32 = 11;
+const DEL_FAILS_MASK: u32 = 0x3 << DEL_FAILS_SHIFT;
+
 /// Where a flow stands with the hardware (`NF_FLOW_HW`, `_PENDING`, `_DYING`, `_DEAD` of 6.12,
 /// as one state instead of four bits that only some combinations of make sense).
 ///
@@ -39,7 +49,9 @@ const HW_MASK: u32 = 0x7 << HW_SHIFT;
 ///      |      refused        |                  | queue_del
 ///      +---------------------+                  v
 ///                      queue_del           DelPending --deleted--> Dead
-///   AddPending -----------------------------------^
+///   AddPending -----------------------------------^   |
+///                                     Offloaded <-----+ delete_failed (DESTROY_TRIES - 1 times;
+///                                                       then it counts as deleted)
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum HwState {
@@ -97,6 +109,8 @@ pub enum HwEvent {
     QueueDel,
     /// The DESTROY went to the drivers.
     Deleted,
+    /// A driver failed the DESTROY: the hardware may still hold the flow.
+    DeleteFailed,
 }
 
 /// Returns the state after `event`, or `None` if the event is not allowed in `from`.
@@ -109,6 +123,7 @@ pub fn hw_transition(from: HwState, event: HwEvent) -> Option<HwState> {
         (AddPending, Refused) => Software,
         (AddPending | Offloaded, QueueDel) => DelPending,
         (DelPending, Deleted) => Dead,
+        (DelPending, DeleteFailed) => Offloaded,
         _ => return None,
     })
 }
@@ -129,10 +144,29 @@ impl FlowState {
         HwState::from_bits(self.0)
     }
 
-    /// Returns the word after `event`, or `None` if the event is not allowed now.
+    /// Returns how many DESTROYs of the flow a driver failed so far.
+    pub fn destroy_failures(self) -> u32 {
+        (self.0 & DEL_FAILS_MASK) >> DEL_FAILS_SHIFT
+    }
+
+    /// Returns the word after `event`, or `None` if the event is not allowed now. A failed
+    /// DESTROY puts the flow back in hardware to be destroyed again, [`DESTROY_TRIES`] times
+    /// in all; the last failure counts as a deletion.
     pub fn with_hw_event(self, event: HwEvent) -> Option<FlowState> {
+        let mut word = self.0;
+        let event = if event == HwEvent::DeleteFailed {
+            let fails = self.destroy_failures() + 1;
+            word = (word & !DEL_FAILS_MASK) | (fails.min(3) << DEL_FAILS_SHIFT);
+            if fails >= DESTROY_TRIES {
+                HwEvent::Deleted
+            } else {
+                event
+            }
+        } else {
+            event
+        };
         let to = hw_transition(self.hw(), event)?;
-        Some(FlowState((self.0 & !HW_MASK) | to.bits()))
+        Some(FlowState((word & !HW_MASK) | to.bits()))
     }
 
     /// Returns the word with a work item queued for `work`, or `None` if one is already pending
@@ -272,12 +306,13 @@ mod tests {
         HwState::DelPending,
         HwState::Dead,
     ];
-    const ALL_EVENTS: [HwEvent; 5] = [
+    const ALL_EVENTS: [HwEvent; 6] = [
         HwEvent::QueueAdd,
         HwEvent::Accepted,
         HwEvent::Refused,
         HwEvent::QueueDel,
         HwEvent::Deleted,
+        HwEvent::DeleteFailed,
     ];
 
     #[test]
@@ -291,7 +326,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(allowed, 6);
+        assert_eq!(allowed, 7);
         // Dead is final; a flow is never offered again once a DESTROY was queued.
         for ev in ALL_EVENTS {
             assert_eq!(hw_transition(HwState::Dead, ev), None);
@@ -407,6 +442,43 @@ mod tests {
         // Ending an item that is not pending, or with an event the state refuses, is refused.
         assert_eq!(on.end_work(None), None);
         assert_eq!(del.end_work(Some(HwEvent::Accepted)), None);
+    }
+
+    #[test]
+    fn failed_destroys_are_retried_then_given_up() {
+        let on = FlowState(SNAT | TEARDOWN | HwState::Offloaded.bits());
+        let mut s = on;
+        for attempt in 1..=DESTROY_TRIES {
+            let del = s.begin_work(HwWork::Del).unwrap();
+            assert_eq!(del.hw(), HwState::DelPending);
+            s = del.end_work(Some(HwEvent::DeleteFailed)).unwrap();
+            assert_eq!(s.destroy_failures(), attempt);
+            assert!(s.has(SNAT) && s.has(TEARDOWN) && !s.has(HW_WORK));
+            if attempt < DESTROY_TRIES {
+                // Back in hardware: the GC queues the DESTROY again.
+                assert_eq!(s.hw(), HwState::Offloaded);
+                let gc = gc_step(GcView {
+                    state: s,
+                    expired: false,
+                    ct_dying: false,
+                    tcp_established: true,
+                });
+                assert_eq!(gc.action, GcAction::HwDelete);
+            } else {
+                // Given up: the flow can be freed.
+                assert_eq!(s.hw(), HwState::Dead);
+            }
+        }
+        // A DESTROY that succeeds after a failure ends it as usual.
+        let del = on.begin_work(HwWork::Del).unwrap();
+        let again = del.end_work(Some(HwEvent::DeleteFailed)).unwrap();
+        let del = again.begin_work(HwWork::Del).unwrap();
+        assert_eq!(
+            del.end_work(Some(HwEvent::Deleted)).map(|s| s.hw()),
+            Some(HwState::Dead)
+        );
+        // Only a pending DESTROY can fail.
+        assert_eq!(on.with_hw_event(HwEvent::DeleteFailed), None);
     }
 
     #[test]
