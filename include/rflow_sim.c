@@ -25,11 +25,18 @@
  *   last_refusal why the last REPLACE was refused with -EOPNOTSUPP
  *   max_entries  (rw) REPLACE fails with -ENOSPC beyond it
  *   hw_enabled   (rw) 0: every frame misses, the entries stay
+ *   replace_delay_ms (rw) every REPLACE first sleeps that long (a slow firmware mailbox)
  *   fail_bind, fail_replace, fail_destroy, fail_stats
  *                (w) "<errno> <count>": the next <count> calls fail with -<errno>
  *   flush        (w) anything: a hardware reset, the table is emptied
+ *
+ * With indirect=1 the ports have no ndo_setup_tc: the module binds through
+ * flow_indr_dev_register(), as drivers do for devices they do not own (VLAN, tunnel, bridge
+ * devices), so that the flowtable's indirect path, and its cleanup callback when the driver
+ * goes away, are exercised.
  */
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/etherdevice.h>
 #include <linux/if_vlan.h>
 #include <linux/module.h>
@@ -51,7 +58,12 @@ static unsigned int max_entries = 1024;
 module_param(max_entries, uint, 0644);
 MODULE_PARM_DESC(max_entries, "flow table size: REPLACE beyond it fails with -ENOSPC");
 
+static bool indirect;
+module_param(indirect, bool, 0444);
+MODULE_PARM_DESC(indirect, "bind through flow_indr_dev_register(), not ndo_setup_tc");
+
 static u32 hw_enabled = 1;
+static u32 replace_delay_ms;
 
 struct rsim_fault {
 	int err;
@@ -64,11 +76,19 @@ struct rsim_counters {
 	/* replace_other_port: rules for another port's ingress, which every port's callback
 	 * of a flowtable is offered; not errors. */
 	atomic64_t replace_ok, replace_other_port, replace_enospc, replace_eexist, replace_err;
-	atomic64_t destroy_ok, destroy_err, stats_ok, stats_err;
+	atomic64_t destroy_ok, destroy_enoent, destroy_err, stats_ok, stats_err;
 	atomic64_t hit_pkts, hit_bytes, miss[RSIM_MISS_MAX];
 };
 
 static struct rsim_counters counters;
+
+static const struct net_device_ops rsim_port_ops, rsim_port_indirect_ops, rsim_wire_ops;
+
+/* An ASIC port, in either binding mode. */
+static bool rsim_is_port(const struct net_device *dev)
+{
+	return dev->netdev_ops == &rsim_port_ops || dev->netdev_ops == &rsim_port_indirect_ops;
+}
 
 static const char *const miss_names[RSIM_MISS_MAX] = {
 	[RSIM_MISS_NO_ENTRIES] = "no_entries",
@@ -346,7 +366,7 @@ static int rsim_rule_read(struct rsim_port *p, const struct flow_rule *rule,
 			break;
 		case FLOW_ACTION_REDIRECT:
 			/* Only to a port of this ASIC; kept as a port index, no reference. */
-			if (!act->dev || act->dev->netdev_ops != p->port->netdev_ops || redirect) {
+			if (!act->dev || !rsim_is_port(act->dev) || redirect) {
 				return rsim_refuse(extack, "redirect to a device outside the ASIC");
 			}
 			*egress_port = rsim_port_of(act->dev)->index;
@@ -405,6 +425,12 @@ static int rsim_ft_cb(enum tc_setup_type type, void *type_data, void *cb_priv)
 	if (type != TC_SETUP_CLSFLOWER || !tc_can_offload(p->port))
 		return -EOPNOTSUPP;
 
+	if (cls->command == FLOW_CLS_REPLACE) {
+		u32 delay = READ_ONCE(replace_delay_ms);
+
+		if (delay)
+			msleep(delay);
+	}
 	mutex_lock(&rsim_lock);
 	switch (cls->command) {
 	case FLOW_CLS_REPLACE:
@@ -424,7 +450,8 @@ static int rsim_ft_cb(enum tc_setup_type type, void *type_data, void *cb_priv)
 		err = rsim_fault(&fail_destroy);
 		if (!err)
 			err = rsim_rust_destroy(p->index, cls->cookie);
-		atomic64_inc(err ? &counters.destroy_err : &counters.destroy_ok);
+		atomic64_inc(!err ? &counters.destroy_ok :
+			     err == -ENOENT ? &counters.destroy_enoent : &counters.destroy_err);
 		break;
 	case FLOW_CLS_STATS:
 		err = rsim_fault(&fail_stats);
@@ -440,6 +467,22 @@ static int rsim_ft_cb(enum tc_setup_type type, void *type_data, void *cb_priv)
 	}
 	mutex_unlock(&rsim_lock);
 	return err;
+}
+
+/*
+ * A flow block left port p. Entries the flowtable did not destroy before unbinding would stay
+ * in the table with nobody to remove them (6.12's C flowtable does that): count them, then
+ * drop them once no block is bound. Under rsim_lock.
+ */
+static void rsim_unbound(struct rsim_port *p)
+{
+	u32 stale;
+
+	if (--p->blocks)
+		return;
+	stale = rsim_rust_flush(p->index);
+	if (stale)
+		netdev_warn(p->port, "unbound with %u flow entries left in the table\n", stale);
 }
 
 static int rsim_setup_ft(struct rsim_port *p, struct flow_block_offload *f)
@@ -482,20 +525,71 @@ static int rsim_setup_ft(struct rsim_port *p, struct flow_block_offload *f)
 		if (!flow_block_cb_decref(block_cb)) {
 			flow_block_cb_remove(block_cb, f);
 			list_del(&block_cb->driver_list);
-			/*
-			 * Entries the flowtable did not destroy before unbinding would stay in
-			 * the table with nobody to remove them (6.12's C flowtable does that):
-			 * count them, then drop them once no block is bound.
-			 */
-			if (--p->blocks == 0) {
-				u32 stale = rsim_rust_flush(p->index);
-
-				if (stale)
-					netdev_warn(p->port,
-						    "unbound with %u flow entries left in the table\n",
-						    stale);
-			}
+			rsim_unbound(p);
 		}
+		break;
+	default:
+		err = -EOPNOTSUPP;
+	}
+	mutex_unlock(&rsim_lock);
+	return err;
+}
+
+/* Indirect mode: the block callback is freed by the flowtable (unbind or cleanup). */
+static void rsim_indr_release(void *cb_priv)
+{
+	mutex_lock(&rsim_lock);
+	rsim_unbound(cb_priv);
+	mutex_unlock(&rsim_lock);
+}
+
+/* Indirect mode's registration identity (flow_indr_dev_register()'s cb_priv). */
+static int rsim_indr_priv;
+
+/* Called by the indirect core for every device without ndo_setup_tc being bound. */
+static int rsim_indr_setup(struct net_device *dev, struct Qdisc *sch, void *cb_priv,
+			   enum tc_setup_type type, void *type_data, void *data,
+			   void (*cleanup)(struct flow_block_cb *block_cb))
+{
+	struct flow_block_offload *f = type_data;
+	struct flow_block_cb *block_cb;
+	struct rsim_port *p;
+	int err = 0;
+
+	if (type != TC_SETUP_FT || !dev || dev->netdev_ops != &rsim_port_indirect_ops ||
+	    f->binder_type != FLOW_BLOCK_BINDER_TYPE_CLSACT_INGRESS)
+		return -EOPNOTSUPP;
+	p = rsim_port_of(dev);
+	f->driver_block_list = &rsim_ft_block_cb_list;
+
+	mutex_lock(&rsim_lock);
+	switch (f->command) {
+	case FLOW_BLOCK_BIND:
+		err = rsim_fault(&fail_bind);
+		if (err)
+			break;
+		if (flow_block_cb_lookup(f->block, rsim_ft_cb, p)) {
+			err = -EEXIST;
+			break;
+		}
+		block_cb = flow_indr_block_cb_alloc(rsim_ft_cb, p, p, rsim_indr_release, f, dev, sch,
+						    data, &rsim_indr_priv, cleanup);
+		if (IS_ERR(block_cb)) {
+			err = PTR_ERR(block_cb);
+			break;
+		}
+		flow_block_cb_add(block_cb, f);
+		list_add_tail(&block_cb->driver_list, &rsim_ft_block_cb_list);
+		p->blocks++;
+		break;
+	case FLOW_BLOCK_UNBIND:
+		block_cb = flow_block_cb_lookup(f->block, rsim_ft_cb, p);
+		if (!block_cb) {
+			err = -ENOENT;
+			break;
+		}
+		flow_indr_block_cb_remove(block_cb, f);
+		list_del(&block_cb->driver_list);
 		break;
 	default:
 		err = -EOPNOTSUPP;
@@ -535,6 +629,14 @@ static void rsim_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *s
 static const struct net_device_ops rsim_port_ops = {
 	.ndo_start_xmit = rsim_port_xmit,
 	.ndo_setup_tc = rsim_setup_tc,
+	.ndo_set_features = rsim_set_features,
+	.ndo_get_stats64 = rsim_get_stats64,
+	.ndo_set_mac_address = eth_mac_addr,
+	.ndo_validate_addr = eth_validate_addr,
+};
+
+static const struct net_device_ops rsim_port_indirect_ops = {
+	.ndo_start_xmit = rsim_port_xmit,
 	.ndo_set_features = rsim_set_features,
 	.ndo_get_stats64 = rsim_get_stats64,
 	.ndo_set_mac_address = eth_mac_addr,
@@ -583,7 +685,7 @@ static int rsim_netdev_event(struct notifier_block *nb, unsigned long event, voi
 	struct net_device *dev = netdev_notifier_info_to_dev(ptr);
 	struct rsim_port *p;
 
-	if (dev->netdev_ops != &rsim_port_ops && dev->netdev_ops != &rsim_wire_ops)
+	if (!rsim_is_port(dev) && dev->netdev_ops != &rsim_wire_ops)
 		return NOTIFY_DONE;
 	p = rsim_port_of(dev);
 	if (event == NETDEV_UP || event == NETDEV_DOWN) {
@@ -612,8 +714,9 @@ static int rsim_counters_show(struct seq_file *s, void *unused)
 		   atomic64_read(&counters.replace_enospc));
 	seq_printf(s, "replace_eexist %lld\nreplace_err %lld\n",
 		   atomic64_read(&counters.replace_eexist), atomic64_read(&counters.replace_err));
-	seq_printf(s, "destroy_ok %lld\ndestroy_err %lld\n",
-		   atomic64_read(&counters.destroy_ok), atomic64_read(&counters.destroy_err));
+	seq_printf(s, "destroy_ok %lld\ndestroy_enoent %lld\ndestroy_err %lld\n",
+		   atomic64_read(&counters.destroy_ok), atomic64_read(&counters.destroy_enoent),
+		   atomic64_read(&counters.destroy_err));
 	seq_printf(s, "stats_ok %lld\nstats_err %lld\n",
 		   atomic64_read(&counters.stats_ok), atomic64_read(&counters.stats_err));
 	seq_printf(s, "hit_packets %lld\nhit_bytes %lld\n",
@@ -715,6 +818,7 @@ static void rsim_debugfs_create(void)
 	debugfs_create_file("last_refusal", 0400, d, NULL, &rsim_last_refusal_fops);
 	debugfs_create_u32("max_entries", 0600, d, &max_entries);
 	debugfs_create_u32("hw_enabled", 0600, d, &hw_enabled);
+	debugfs_create_u32("replace_delay_ms", 0600, d, &replace_delay_ms);
 	debugfs_create_file("fail_bind", 0200, d, &fail_bind, &rsim_fault_fops);
 	debugfs_create_file("fail_replace", 0200, d, &fail_replace, &rsim_fault_fops);
 	debugfs_create_file("fail_destroy", 0200, d, &fail_destroy, &rsim_fault_fops);
@@ -741,7 +845,9 @@ int rsim_ports_create(u32 n)
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
 		ports[i].index = i;
-		ports[i].port = rsim_netdev("rsim0p%u", i, &rsim_port_ops, &ports[i]);
+		ports[i].port = rsim_netdev("rsim0p%u", i,
+					    indirect ? &rsim_port_indirect_ops : &rsim_port_ops,
+					    &ports[i]);
 		ports[i].wire = rsim_netdev("rsim0w%u", i, &rsim_wire_ops, &ports[i]);
 		if (!ports[i].port || !ports[i].wire) {
 			if (ports[i].port)
@@ -791,6 +897,13 @@ int rsim_ports_create(u32 n)
 		return err;
 	}
 	nports_created = n;
+	if (indirect) {
+		err = flow_indr_dev_register(rsim_indr_setup, &rsim_indr_priv);
+		if (err) {
+			rsim_ports_destroy();
+			return err;
+		}
+	}
 	rsim_debugfs_create();
 	return 0;
 }
@@ -801,6 +914,10 @@ void rsim_ports_destroy(void)
 	u32 i;
 
 	debugfs_remove_recursive(rsim_debugfs);
+	rsim_debugfs = NULL;
+	/* The flowtables' cleanup callbacks unbind the ports while they still exist. */
+	if (indirect && nports_created)
+		flow_indr_dev_unregister(rsim_indr_setup, &rsim_indr_priv, rsim_indr_release);
 	rtnl_lock();
 	for (i = 0; i < nports_created; i++) {
 		unregister_netdevice_queue(ports[i].port, &list);

@@ -67,16 +67,29 @@ struct SimEntry {
 ///
 /// Each slot is null (never used since the last flush), [`TOMBSTONE`], or a published
 /// [`SimEntry`]. Slots are written only by the control path, one writer at a time (the glue's
-/// mutex); `live` counts the published entries.
+/// mutex); `live` counts the published entries. `by_cookie` indexes every published entry by
+/// its port and cookie (the slot's index plus one; 0 never used, [`COOKIE_TOMBSTONE`] removed),
+/// so that REPLACE, DESTROY and STATS find their entry without walking the table; only the
+/// writer uses it.
 struct Table {
     slots: [AtomicPtr<SimEntry>; SLOTS],
     live: AtomicU32,
+    by_cookie: [AtomicU32; SLOTS],
 }
+
+const COOKIE_TOMBSTONE: u32 = u32::MAX;
 
 static TABLE: Table = Table {
     slots: [const { AtomicPtr::new(core::ptr::null_mut()) }; SLOTS],
     live: AtomicU32::new(0),
+    by_cookie: [const { AtomicU32::new(0) }; SLOTS],
 };
+
+/// Where the probe for a (port, cookie) starts in the cookie index.
+fn cookie_hash(port: u32, cookie: usize) -> usize {
+    let h = (cookie as u64 ^ (u64::from(port) << 56)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (h >> 40) as usize & (SLOTS - 1)
+}
 
 /// FNV-1a over the key's fields: the hardware's hash.
 fn hash(k: &HwKey) -> usize {
@@ -143,14 +156,45 @@ impl Table {
         is_entry(p).then(|| unsafe { &*p })
     }
 
-    fn find_cookie(&self, port: u32, cookie: usize) -> Option<usize> {
-        let mut found = None;
-        self.for_each(|i, e| {
-            if e.port == port && e.cookie == cookie {
-                found = Some(i);
+    /// Returns the slot of the entry of `port` with `cookie`, and its place in the cookie
+    /// index. Writer only.
+    fn find_cookie_at(&self, port: u32, cookie: usize) -> Option<(usize, usize)> {
+        let mut j = cookie_hash(port, cookie);
+        for _ in 0..SLOTS {
+            match self.by_cookie[j].load(Ordering::Relaxed) {
+                0 => return None,
+                COOKIE_TOMBSTONE => {}
+                v => {
+                    let i = v as usize - 1;
+                    if self
+                        .at(i)
+                        .is_some_and(|e| e.port == port && e.cookie == cookie)
+                    {
+                        return Some((i, j));
+                    }
+                }
             }
-        });
-        found
+            j = (j + 1) & (SLOTS - 1);
+        }
+        None
+    }
+
+    fn find_cookie(&self, port: u32, cookie: usize) -> Option<usize> {
+        self.find_cookie_at(port, cookie).map(|(i, _)| i)
+    }
+
+    /// Indexes the entry of `port` with `cookie`, published in slot `i`. Writer only; the
+    /// index has as many places as the table has slots, more than entries can be live.
+    fn index_cookie(&self, port: u32, cookie: usize, i: usize) {
+        let mut j = cookie_hash(port, cookie);
+        for _ in 0..SLOTS {
+            let v = self.by_cookie[j].load(Ordering::Relaxed);
+            if v == 0 || v == COOKIE_TOMBSTONE {
+                self.by_cookie[j].store(i as u32 + 1, Ordering::Relaxed);
+                return;
+            }
+            j = (j + 1) & (SLOTS - 1);
+        }
     }
 
     /// Publishes `e`. Writer only; the caller checked capacity and duplicates.
@@ -159,6 +203,7 @@ impl Table {
         for _ in 0..SLOTS {
             let p = self.slots[i].load(Ordering::Relaxed);
             if !is_entry(p) {
+                self.index_cookie(e.port, e.cookie, i);
                 // INVARIANT: Published; owned by the table from here on.
                 self.slots[i].store(KBox::into_raw(e), Ordering::Release);
                 self.live.fetch_add(1, Ordering::Relaxed);
@@ -171,6 +216,11 @@ impl Table {
 
     /// Unpublishes the entry in slot `i` and frees it after a grace period. Writer only.
     fn remove(&self, i: usize) {
+        if let Some((port, cookie)) = self.at(i).map(|e| (e.port, e.cookie)) {
+            if let Some((_, j)) = self.find_cookie_at(port, cookie) {
+                self.by_cookie[j].store(COOKIE_TOMBSTONE, Ordering::Relaxed);
+            }
+        }
         let p = self.slots[i].swap(TOMBSTONE as *mut SimEntry, Ordering::AcqRel);
         if !is_entry(p) {
             return;
@@ -184,6 +234,9 @@ impl Table {
             // may stop early, which only ever misses an entry that no longer exists.
             for slot in &self.slots {
                 slot.store(core::ptr::null_mut(), Ordering::Relaxed);
+            }
+            for place in &self.by_cookie {
+                place.store(0, Ordering::Relaxed);
             }
         }
     }
