@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """Summarises bench_vm.sh samples: median instructions per packet per mode and flow count,
-the cost above the drop floor, and rflow / C flowtable above the floor."""
+the cost above the drop floor, and rflow / C flowtable above the floor; for the hardware
+modes on rflow_sim (cflow-hw, rflow-hw), instructions per packet and hardware setup rates."""
 
 import statistics
 import sys
@@ -12,6 +13,7 @@ samples = defaultdict(list)
 setup = defaultdict(list)
 memory = defaultdict(list)
 resize = defaultdict(list)
+hwsetup = defaultdict(list)
 for line in open(sys.argv[1]):
     f = line.split()
     # Result files end with this script's own tables: only sample lines have a count third.
@@ -23,6 +25,8 @@ for line in open(sys.argv[1]):
         setup[(f[1], int(f[2]))].append(int(f[4]))
     elif f[0] == "memory":
         memory[(f[1], int(f[2]))].append(int(f[4]))
+    elif f[0] == "hwsetup":
+        hwsetup[(f[1], int(f[2]))].append(int(f[4]))
     elif f[0] == "resize" and len(f) > 3 and f[3].isdigit():
         resize[int(f[1])].append(int(f[3]))
 
@@ -104,3 +108,32 @@ print("|---|---|")
 for n in flows:
     if resize.get(n):
         print(f"| {n} | {max(resize[n])} |")
+
+HW = ("cflow-hw", "rflow-hw")
+hw_flows = sorted({k[1] for k in list(samples) + list(hwsetup) if k[0] in HW})
+if hw_flows:
+
+    def spread(d, k, sep=""):
+        v = d[k]
+        return f"{statistics.median(v):{sep}.0f} (±{(max(v) - min(v)) / 2:{sep}.0f})"
+
+    def ratio(d, k_r, k_c):
+        r, c = med(d, k_r), med(d, k_c)
+        return "-" if r is None or c is None else f"{r / c:.3f}"
+
+    print()
+    print("hardware offload on rflow_sim: guest instructions per forwarded packet with the flow in")
+    print("the simulated hardware (median, ± half-range), and hardware setup: flows per second of")
+    print("guest time from the start of the pass that creates the flows until the ASIC holds both")
+    print("directions of every flow")
+    print()
+    print("| flows | cflow-hw (C) | rflow-hw | rflow-hw / cflow-hw | C setup flows/s | "
+          "rflow setup flows/s | rflow / C setup rate |")
+    print("|---|---|---|---|---|---|---|")
+    for n in hw_flows:
+        cells = [spread(d, (m, n)) if d.get((m, n)) else "-"
+                 for d, m in ((samples, "cflow-hw"), (samples, "rflow-hw"))]
+        cells.append(ratio(samples, ("rflow-hw", n), ("cflow-hw", n)))
+        cells += [spread(hwsetup, (m, n), ",") if hwsetup.get((m, n)) else "-" for m in HW]
+        cells.append(ratio(hwsetup, ("rflow-hw", n), ("cflow-hw", n)))
+        print(f"| {n} | " + " | ".join(cells) + " |")

@@ -156,7 +156,8 @@ rflow_stat() {
 }
 
 # Prints field $1 of rflow's module-wide line in /proc/net/rflow (initial namespace):
-# flows_allocated, flows_created, packets_{neigh,direct,xfrm}, bytes_{neigh,direct,xfrm}.
+# flows_allocated, flows_created, packets_{neigh,direct,xfrm}, bytes_{neigh,direct,xfrm},
+# hw_{accepted,refused,deleted,destroy_failed,work_alloc_failed}.
 rflow_total() {
 	awk -v f="$1" '$1 == "rflow" { for (i = 2; i < NF; i += 2) if ($i == f) { print $(i + 1); exit } }' \
 		/proc/net/rflow 2>/dev/null
@@ -335,6 +336,24 @@ cleanup_topology() {
 		ip netns del "$ns" 2>/dev/null
 	done
 	return 0
+}
+
+# The router reaches ns2 through a PPPoE session on its device $1: pppd with the kernel PPPoE
+# plugin in the router (what path discovery walks), pppoe-server (user space) on ns2's eth0,
+# 10.99.0.1 <-> 10.99.0.2, routed both ways.
+pppoe_session() {
+	modprobe ppp_generic && modprobe pppoe || { fail "no PPPoE support"; return 1; }
+	printf 'noauth\nlcp-echo-interval 0\n' >"$work/server-options"
+	ip netns exec "$ns2" pppoe-server -I eth0 -L 10.99.0.2 -R 10.99.0.1 -N 2 \
+		-O "$work/server-options" || { fail "pppoe-server did not start"; return 1; }
+	ip netns exec "$nsr" pppd plugin pppoe.so "nic-$1" noauth noipdefault nodefaultroute \
+		lcp-echo-interval 0 unit 0 persist maxfail 1 || { fail "pppd did not start"; return 1; }
+	wait_for 20 sh -c "ip -net $nsr -4 addr show dev ppp0 2>/dev/null | grep -q 10.99.0.1" ||
+		{ fail "PPPoE session not up: $(ip -net "$nsr" addr)"; return 1; }
+	ip -net "$nsr" route replace 10.99.0.2 dev ppp0
+	local ppp
+	ppp=$(ip -net "$ns2" -br link | awk '/^ppp/ { print $1 }' | cut -d@ -f1 | head -n 1)
+	ip -net "$ns2" route add 10.0.1.0/24 dev "$ppp"
 }
 
 # --- traffic -----------------------------------------------------------------

@@ -30,14 +30,29 @@
 #     it reaches hardware;
 #   - a driver failing to bind fails the flowtable and leaves nothing bound;
 #   - IPv6 UDP with masquerade through the ASIC (no checksum action: the hardware fixes it);
+#   - DNAT and masquerade: UDP over IPv4 (the echoes must come back from the address they went
+#     to) and TCP over IPv6, through the ASIC;
+#   - a PPPoE session on the ASIC's port towards ns2: the rule pushes the session header, the
+#     ASIC strips it from the replies; TCP intact;
+#   - injected DESTROY failures: rflow tries the DESTROY again until the driver takes it
+#     (6.12's C flowtable ignores the error: the driver keeps the entry), and gives up after
+#     a few tries so that the flow is still freed;
+#   - a slow driver (every REPLACE takes 1.5 s): the flow is forwarded in software meanwhile,
+#     then in hardware; rflow: deleting the flowtable during a slow REPLACE leaves nothing;
+#   - a driver that binds through flow_indr_dev_register() (rflow_sim's indirect mode): flows
+#     reach its hardware; unloading it with flows in hardware goes through the flowtable's
+#     cleanup callback, which destroys them first;
+#   - 30 s of loading and deleting offload rulesets with random bind failures: every load either
+#     works or fails cleanly, nothing stays bound, nothing leaks (the debug VM's kmemleak);
 #   - rflow only: with net.rflow.hw_offload_best_effort=1, a flowtable with a device no driver
 #     offloads for loads, the device stays in software and is listed in /proc/net/rflow;
 #   - deleting the flowtable with flows in hardware: their DESTROYs reach the driver before
 #     it is unbound (6.12's C flowtable sends them to an empty callback list: the driver keeps
 #     stale entries until its unbind flushes them, which rflow_sim reports in the log).
 #
-# With HW_COMPARE=1 (the control VM) everything runs against the C flowtable first: it must pass
-# every check but the last, whose failure shows that the check can see the C bug.
+# With HW_COMPARE=1 (the control VM) the same checks run against the C flowtable instead (rflow's
+# run is the normal VM's): C must pass every check but those that see 6.12's bugs (VLAN match,
+# failed DESTROYs, DESTROY after unbind), whose failure shows that the checks can see them.
 
 source "$(dirname "$0")/lib.sh"
 
@@ -50,11 +65,11 @@ PORT_FULL_A=40003
 PORT_FULL_B=40004
 
 # Checks both implementations run, and rflow's own (best-effort mode, which C lacks).
-CHECKS=13
+CHECKS=19
 RFLOW_ONLY=1
 if [ "${HW_COMPARE:-0}" = 1 ]; then
-	IMPLS="c rflow"
-	tap_header $((2 * CHECKS + RFLOW_ONLY + 1))
+	IMPLS=c
+	tap_header $((CHECKS + 1))
 else
 	IMPLS=rflow
 	tap_header $((CHECKS + RFLOW_ONLY + 1))
@@ -81,14 +96,17 @@ impl_load() {
 	fi
 }
 
-# A fresh ASIC with $1 table entries, and the topology around it.
+# A fresh ASIC with $1 table entries, and the topology around it; $SIM_ARGS are more module
+# parameters.
 sim_setup() {
 	local entries=${1:-1024}
 	cleanup_topology
 	if lsmod | grep -q '^rflow_sim '; then
 		rmmod rflow_sim || { fail "cannot unload rflow_sim"; return 1; }
 	fi
-	insmod "$SIM_KO" nports=2 max_entries="$entries" || { fail "cannot load rflow_sim"; return 1; }
+	# shellcheck disable=SC2086
+	insmod "$SIM_KO" nports=2 max_entries="$entries" ${SIM_ARGS:-} ||
+		{ fail "cannot load rflow_sim"; return 1; }
 	topology_namespaces || return 1
 	ip -batch - <<-EOF || return 1
 	link set rsim0p0 netns $nsr
@@ -106,6 +124,21 @@ sim_ruleset() {
 	case "${1:-}" in
 	nat) family=ip ;;
 	nat6) family=ip6 ;;
+	dnat)
+		ip netns exec "$nsr" nft -f - <<-EOF || return 1
+		table inet nat {
+			chain pre {
+				type nat hook prerouting priority dstnat
+				iifname "rsim0p0" ip daddr 10.0.6.6 udp dport 1666 dnat ip to 10.0.2.99:7000
+				iifname "rsim0p0" ip6 daddr dead:6::6 tcp dport 1666 dnat ip6 to [dead:2::99]:12345
+			}
+			chain post {
+				type nat hook postrouting priority srcnat
+				oifname "rsim0p1" masquerade
+			}
+		}
+		EOF
+		;;
 	esac
 	if [ -n "$family" ]; then
 		ip netns exec "$nsr" nft -f - <<-EOF || return 1
@@ -143,7 +176,8 @@ hw_offloaded() {
 
 # Echo server in ns2 on port 7000.
 pinger_server() {
-	ip netns exec "$ns2" python3 "$SELFTESTS/udp_pinger.py" server 10.0.2.99 7000 &
+	# Not on the check's output: a server left running would keep its capture open.
+	ip netns exec "$ns2" python3 "$SELFTESTS/udp_pinger.py" server 10.0.2.99 7000 >/dev/null 2>&1 &
 	pinger=$!
 	wait_for 20 udp_bound "$ns2" 7000 || fail "echo server did not start"
 }
@@ -407,7 +441,7 @@ check_bind_failure() {
 # UDP checksum itself; the echoes verify it end to end.
 check_ipv6_nat() {
 	sim_setup && sim_ruleset nat6 || return 1
-	ip netns exec "$ns2" python3 "$SELFTESTS/udp_pinger.py" server dead:2::99 7000 &
+	ip netns exec "$ns2" python3 "$SELFTESTS/udp_pinger.py" server dead:2::99 7000 >/dev/null 2>&1 &
 	pinger=$!
 	wait_for 20 udp_bound "$ns2" 7000 || fail "echo server did not start"
 	timeout 300 ip netns exec "$ns1" python3 "$SELFTESTS/udp_pinger.py" client dead:2::99 7000 \
@@ -450,6 +484,158 @@ check_best_effort() {
 	[ "$(cat "$SIM/blocks")" = "$(printf 'rsim0p0 0\nrsim0p1 0')" ] || fail "blocks left bound"
 }
 
+# DNAT and masquerade through the ASIC: UDP over IPv4 (the pinger takes only echoes from the
+# address and port it sent to, so the reply's reverse DNAT is checked), then TCP over IPv6.
+check_dnat() {
+	sim_setup && sim_ruleset dnat && pinger_server || return 1
+	local hits0 out
+	timeout 300 ip netns exec "$ns1" python3 "$SELFTESTS/udp_pinger.py" client 10.0.6.6 1666 \
+		40013 10 0.05 >/dev/null || fail "warm-up echoes lost"
+	wait_for 10 sim_entries_are 2 ||
+		fail "UDP not in hardware: $(sim_counter entries) entries, $(cat "$SIM/last_refusal")"
+	hits0=$(sim_counter hit_packets)
+	out=$(timeout 300 ip netns exec "$ns1" python3 "$SELFTESTS/udp_pinger.py" client 10.0.6.6 \
+		1666 40013 100 0.01) || fail "echoes lost or from the wrong address: $out"
+	echo "UDP to 10.0.6.6:1666 (DNAT to 10.0.2.99:7000, masquerade): $out; ASIC hits $(( $(sim_counter hit_packets) - hits0 ))"
+	[ $(( $(sim_counter hit_packets) - hits0 )) -eq 200 ] || fail "not all through the ASIC"
+	ip netns exec "$nsr" conntrack -L -p udp --sport 40013 2>/dev/null |
+		grep -q 'dst=10.0.6.6 .*src=10.0.2.99 dst=10.0.2.1 sport=7000' || fail "no DNAT and masquerade"
+	kill "$pinger" 2>/dev/null
+	hits0=$(sim_counter hit_packets)
+	TCP_DPORT=1666 tcp_transfer dead:6::6 2000000 2 || return 1
+	local hits=$(( $(sim_counter hit_packets) - hits0 ))
+	echo "TCP over IPv6 to [dead:6::6]:1666 (DNAT, masquerade): 2 MB each way intact, ASIC hits $hits"
+	[ "$hits" -gt 500 ] || fail "the ASIC forwarded only $hits packets of the transfer"
+}
+
+# The router reaches ns2 through a PPPoE session on rsim0p1 (pppd and the kernel's PPPoE in the
+# router, pppoe-server in ns2): the rule towards ns2 pushes the session header, the ASIC strips
+# it from what ns2 sends back.
+check_pppoe() {
+	sim_setup && pppoe_session rsim0p1 || return 1
+	sim_ruleset || return 1
+	local hits0 hits
+	hits0=$(sim_counter hit_packets)
+	tcp_transfer 10.99.0.2 2000000 2 "cat $SIM/entries"
+	local rc=$?
+	hits=$(( $(sim_counter hit_packets) - hits0 ))
+	echo "ASIC: $(grep -E '^(replace|miss)_' "$SIM/counters" | tr '\n' ' ')"
+	[ $rc = 0 ] || return 1
+	echo "TCP through PPPoE: 2 MB each way intact, ASIC hits $hits"
+	[ "$hits" -gt 500 ] || fail "the ASIC forwarded only $hits packets: $(cat "$SIM/last_refusal")"
+}
+
+# rflow's count of failed DESTROY rounds, module-wide (0 for C, which has none).
+hw_destroy_failed() {
+	[ "$impl" = rflow ] || { echo 0; return; }
+	local n
+	n=$(rflow_total hw_destroy_failed)
+	[[ $n =~ ^[0-9]+$ ]] || fail "no hw_destroy_failed in /proc/net/rflow"
+	echo "${n:-0}"
+}
+
+# Injected DESTROY failures: the flow idles out, its DESTROY fails twice (EIO); rflow tries it
+# again until it works, and the ASIC ends up empty. Then a driver that never takes the DESTROY:
+# rflow gives up, the flow is freed all the same.
+check_destroy_failure() {
+	sim_setup && ip netns exec "$nsr" sysctl -q net.netfilter.nf_flowtable_udp_timeout=3 &&
+		sim_ruleset && pinger_server || return 1
+	ping_flow 40014 10 0.05 >/dev/null || fail "warm-up echoes lost"
+	wait_for 10 sim_entries_are 2 || fail "not offloaded"
+	local failed0
+	failed0=$(hw_destroy_failed)
+	echo "5 2" >"$SIM/fail_destroy"
+	wait_for 20 sim_entries_are 0
+	echo "after 2 failed DESTROYs: $(sim_counter entries) entries left; driver: destroy_ok $(sim_counter destroy_ok), destroy_err $(sim_counter destroy_err)"
+	sim_entries_are 0 || fail "the ASIC keeps $(sim_counter entries) entries of an expired flow: $(cat "$SIM/entries")"
+	[ "$(sim_counter destroy_err)" = 2 ] || fail "$(sim_counter destroy_err) DESTROYs failed, not 2"
+	[ "$(hw_offloaded 40014)" = 0 ] || fail "conntrack still shows [HW_OFFLOAD]"
+	# The pinger server holds the check's output open: it must go before any return.
+	[ "$impl" = rflow ] || { kill "$pinger" 2>/dev/null; return 0; }
+	echo "rflow counted $(( $(hw_destroy_failed) - failed0 )) failed DESTROY rounds"
+	[ $(( $(hw_destroy_failed) - failed0 )) -ge 1 ] || fail "rflow did not count the failures"
+	# A driver that fails every DESTROY: rflow gives up after a few tries and frees the flow.
+	ping_flow 40015 10 0.05 >/dev/null || fail "warm-up echoes lost"
+	wait_for 10 sim_entries_are 2 || fail "not offloaded"
+	echo "5 1000" >"$SIM/fail_destroy"
+	wait_for 30 sh -c "[ \$(ip netns exec $nsr cat /proc/net/rflow | grep -c ':40015 ') = 0 ]" ||
+		fail "the flow was not freed while its driver failed every DESTROY"
+	echo "a driver failing every DESTROY: the flow was freed after $(( $(sim_counter destroy_err) - 2 )) failed calls; the ASIC keeps $(sim_counter entries) stale entries"
+	kill "$pinger" 2>/dev/null
+}
+
+# A slow driver: every REPLACE takes 1.5 s. The flow is forwarded in software until the driver
+# answers, data intact, then in hardware. rflow: deleting the flowtable while a slow REPLACE
+# runs leaves the ASIC empty.
+check_replace_delay() {
+	sim_setup && sim_ruleset && pinger_server || return 1
+	echo 1500 >"$SIM/replace_delay_ms"
+	local out
+	out=$(ping_flow 40016 30 0.1) || fail "echoes lost during a slow REPLACE: $out"
+	echo "while the REPLACEs took 1.5 s each: $out"
+	wait_for 15 sim_entries_are 2 || fail "not in hardware after the slow REPLACEs"
+	[ "$impl" = rflow ] || { kill "$pinger" 2>/dev/null; return 0; }
+	ping_flow 40017 1 0.05 >/dev/null || fail "echo lost"
+	sleep 0.5
+	ip netns exec "$nsr" nft delete table inet filter || fail "cannot delete the table"
+	kill "$pinger" 2>/dev/null
+	wait_for 15 sim_entries_are 0 || fail "entries left after the flowtable went away: $(cat "$SIM/entries")"
+	[ "$(cat "$SIM/blocks")" = "$(printf 'rsim0p0 0\nrsim0p1 0')" ] || fail "blocks left bound"
+}
+
+# rflow_sim in indirect mode: no ndo_setup_tc, it binds through flow_indr_dev_register(). Flows
+# go to its hardware; unloading it with flows in hardware goes through the flowtable's cleanup
+# callback, which must destroy them before the callback leaves (no stale entry at unbind).
+check_indirect() {
+	SIM_ARGS="indirect=1" sim_setup && sim_ruleset && pinger_server || return 1
+	local blocks
+	blocks=$(cat "$SIM/blocks" | tr '\n' ' ')
+	echo "indirect mode, blocks bound: $blocks"
+	[ "$blocks" = "rsim0p0 1 rsim0p1 1 " ] || fail "blocks bound: $blocks"
+	ping_flow 40018 10 0.05 >/dev/null || fail "warm-up echoes lost"
+	wait_for 10 sim_entries_are 2 || fail "not in hardware: $(sim_counter entries) entries"
+	local hits0 out
+	hits0=$(sim_counter hit_packets)
+	out=$(ping_flow 40018 50 0.01) || fail "echoes lost through the ASIC: $out"
+	echo "$out; ASIC hits $(( $(sim_counter hit_packets) - hits0 ))"
+	[ $(( $(sim_counter hit_packets) - hits0 )) -eq 100 ] || fail "not all through the ASIC"
+	kill "$pinger" 2>/dev/null
+	local mark="rflow_hw_offload: unloading the indirect driver ($$.$RANDOM)"
+	echo "$mark" >/dev/kmsg
+	timeout 60 rmmod rflow_sim || fail "rflow_sim did not unload"
+	local stale
+	stale=$(dmesg | sed -n "/$mark/,\$p" | grep 'flow entries left')
+	[ -z "$stale" ] || fail "the driver was unbound with entries in its table: $stale"
+	# The flowtable lives on without the ports.
+	ip netns exec "$nsr" nft list flowtable inet filter f >/dev/null || fail "the flowtable is gone"
+}
+
+# $1 seconds of loading and deleting `flags offload` rulesets while bind failures are injected
+# at random: each load either works with both ports bound or fails with none bound.
+check_bind_loop() {
+	sim_setup || return 1
+	local end=$((SECONDS + $1)) loads=0 refused=0 blocks
+	while [ $SECONDS -lt $end ]; do
+		[ $((RANDOM % 3)) = 0 ] && echo "$((RANDOM % 2 ? 12 : 5)) $((RANDOM % 2 + 1))" >"$SIM/fail_bind"
+		if sim_ruleset >/dev/null 2>&1; then
+			loads=$((loads + 1))
+			blocks=$(cat "$SIM/blocks" | tr '\n' ' ')
+			[ "$blocks" = "rsim0p0 1 rsim0p1 1 " ] || { fail "loaded, but bound: $blocks"; break; }
+			ip netns exec "$nsr" nft delete table inet filter || { fail "cannot delete"; break; }
+		else
+			refused=$((refused + 1))
+			ip netns exec "$nsr" nft delete table inet filter 2>/dev/null
+		fi
+		blocks=$(cat "$SIM/blocks" | tr '\n' ' ')
+		[ "$blocks" = "rsim0p0 0 rsim0p1 0 " ] || { fail "left bound: $blocks"; break; }
+	done
+	echo "5 0" >"$SIM/fail_bind"
+	echo "$loads loads, $refused refused by an injected bind failure"
+	[ "$refused" -ge 1 ] && [ "$loads" -ge 1 ] || fail "the loop did not exercise both outcomes"
+	sim_ruleset || fail "no load after the loop"
+	timeout 60 rmmod rflow_sim || fail "rflow_sim did not unload"
+}
+
 # Unloading the NIC's module with flows in hardware unbinds it from the flowtable.
 check_unload() {
 	sim_setup && sim_ruleset && pinger_server || return 1
@@ -486,6 +672,18 @@ for impl in $IMPLS; do
 	tap_check "$label: injected REPLACE and STATS failures: software meanwhile, data intact, then hardware" check_injected_failures
 	tap_check "$label: a driver failing to bind fails the flowtable, nothing stays bound" check_bind_failure
 	tap_check "$label: IPv6 UDP with masquerade through the ASIC, echoes intact" check_ipv6_nat
+	tap_check "$label: DNAT and masquerade through the ASIC: UDP over IPv4, TCP over IPv6" check_dnat
+	tap_check "$label: TCP through a PPPoE session: the ASIC pushes and strips the session header" check_pppoe
+	if [ "$impl" = c ]; then
+		tap_check "$label (control): failed DESTROYs are ignored, the driver keeps the entry (6.12)" sees_c_bug check_destroy_failure
+	else
+		tap_check "$label: failed DESTROYs are tried again until the ASIC is empty; given up, the flow is freed" check_destroy_failure
+	fi
+	tap_check "$label: a slow driver (1.5 s REPLACEs): software meanwhile, then hardware" check_replace_delay
+	tap_check "$label: an indirect driver (flow_indr_dev_register): flows in hardware; its unload destroys them first" check_indirect
+	loop=30
+	[ "$impl" = c ] && loop=10
+	tap_check "$label: ${loop} s of offload rulesets with random bind failures: clean loads and failures" check_bind_loop $loop
 	if [ "$impl" = rflow ]; then
 		tap_check "$label: best-effort mode: a device no driver binds stays in software, listed" check_best_effort
 	fi

@@ -111,23 +111,10 @@ double_tags() {
 	done
 }
 
-# The router reaches ns2 through a PPPoE session on veth1: pppd with the kernel PPPoE plugin in
-# the router (what rflow's path discovery walks), pppoe-server (user space) in ns2,
-# 10.99.0.1 <-> 10.99.0.2. ns1 talks to 10.99.0.2.
+# The router reaches ns2 through a PPPoE session on veth1 (lib.sh's pppoe_session); ns1 talks
+# to 10.99.0.2.
 pppoe() {
-	fresh_topology || return 1
-	modprobe ppp_generic && modprobe pppoe || { fail "no PPPoE support"; return 1; }
-	printf 'noauth\nlcp-echo-interval 0\n' >"$work/server-options"
-	ip netns exec "$ns2" pppoe-server -I eth0 -L 10.99.0.2 -R 10.99.0.1 -N 2 \
-		-O "$work/server-options" || { fail "pppoe-server did not start"; return 1; }
-	ip netns exec "$nsr" pppd plugin pppoe.so nic-veth1 noauth noipdefault nodefaultroute \
-		lcp-echo-interval 0 unit 0 persist maxfail 1 || { fail "pppd did not start"; return 1; }
-	wait_for 20 sh -c "ip -net $nsr -4 addr show dev ppp0 2>/dev/null | grep -q 10.99.0.1" ||
-		{ fail "PPPoE session not up: $(ip -net "$nsr" addr)"; return 1; }
-	ip -net "$nsr" route replace 10.99.0.2 dev ppp0
-	local ppp
-	ppp=$(ip -net "$ns2" -br link | awk '/^ppp/ { print $1 }' | cut -d@ -f1 | head -n 1)
-	ip -net "$ns2" route add 10.0.1.0/24 dev "$ppp"
+	fresh_topology && pppoe_session veth1 || return 1
 	fastpath_begin
 	tcp_transfer 10.99.0.2 "$SIZE" 2 show_flows || return 1
 	listed 12345 "encap 8864/"
@@ -225,7 +212,7 @@ route_change() {
 	# A paced flow that lasts 15 s whatever the machine's speed (a file transfer could end
 	# before the flow is offloaded again, and the check then failed on a fast run), every
 	# datagram's echo verified.
-	ip netns exec "$ns2" python3 "$SELFTESTS/udp_pinger.py" server 10.0.2.99 7000 &
+	ip netns exec "$ns2" python3 "$SELFTESTS/udp_pinger.py" server 10.0.2.99 7000 >/dev/null 2>&1 &
 	local server=$!
 	wait_for 20 udp_bound "$ns2" 7000 || fail "echo server did not start"
 	ip netns exec "$ns1" python3 "$SELFTESTS/udp_pinger.py" client 10.0.2.99 7000 40020 150 0.1 \

@@ -51,32 +51,21 @@ setup_vlan_over_bridge() {
 	ip -net "$ns2" route add default via 10.0.2.1
 }
 
-# A PPPoE session from the router (pppd, kernel PPPoE) to ns2 (pppoe-server) over device $1;
-# ns1 then reaches ns2 at 10.99.0.2.
-pppoe_session() {
-	modprobe ppp_generic && modprobe pppoe || { fail "no PPPoE support"; return 1; }
-	printf 'noauth\nlcp-echo-interval 0\n' >"$work/server-options"
-	ip netns exec "$ns2" pppoe-server -I eth0 -L 10.99.0.2 -R 10.99.0.1 -N 2 \
-		-O "$work/server-options" || { fail "pppoe-server did not start"; return 1; }
-	ip netns exec "$nsr" pppd plugin pppoe.so "nic-$1" noauth noipdefault nodefaultroute \
-		lcp-echo-interval 0 unit 0 persist maxfail 1 || { fail "pppd did not start"; return 1; }
-	wait_for 20 sh -c "ip -net $nsr -4 addr show dev ppp0 2>/dev/null | grep -q 10.99.0.1" ||
-		{ fail "PPPoE session not up"; return 1; }
-	ip -net "$nsr" route replace 10.99.0.2 dev ppp0
-	local ppp
-	ppp=$(ip -net "$ns2" -br link | awk '/^ppp/ { print $1 }' | cut -d@ -f1 | head -n 1)
-	ip -net "$ns2" route add 10.0.1.0/24 dev "$ppp"
+# A PPPoE session from the router to ns2 over device $1 (lib.sh's pppoe_session); ns1 then
+# reaches ns2 at 10.99.0.2.
+removal_pppoe_session() {
+	pppoe_session "$1" || return 1
 	DST=10.99.0.2
 }
 
 setup_pppoe() {
-	pppoe_session veth1
+	removal_pppoe_session veth1
 }
 
 setup_pppoe_over_bridge() {
 	bridge_veth1
 	ip -net "$nsr" addr add 10.0.2.1/24 dev br0
-	pppoe_session br0
+	removal_pppoe_session br0
 }
 
 # Deletes $1 in the router and prints how long it took in ms. A PPP device goes away when its

@@ -7,9 +7,10 @@
 
 The server echoes every datagram until killed. The client sends <count> numbered datagrams
 from <source port>, one every <interval>, each carrying a 400-byte pattern, and waits up to a
-second for each echo, which must come back unchanged. It prints "sent N echoed M" and exits 0
-only if every datagram came back intact (a flow forwarded wrongly in either direction, or a
-payload corrupted by a rewrite, fails it).
+second for each echo, which must come back unchanged and from the address and port it was sent
+to (with DNAT, the reply's source is rewritten back). It prints "sent N echoed M" (and how many
+came from elsewhere) and exits 0 only if every datagram came back intact (a flow forwarded
+wrongly in either direction, or a payload corrupted by a rewrite, fails it).
 """
 
 import socket
@@ -37,21 +38,26 @@ def client(addr, port, sport, count, interval):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("::" if family(addr) == socket.AF_INET6 else "0.0.0.0", sport))
     s.settimeout(1.0)
+    want = (socket.inet_pton(family(addr), addr), port)
     echoed = 0
+    elsewhere = 0
     for seq in range(count):
         msg = struct.pack("!I", seq) + PAD
         s.sendto(msg, (addr, port))
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline:
             try:
-                got, _ = s.recvfrom(65536)
+                got, peer = s.recvfrom(65536)
             except socket.timeout:
                 break
+            if (socket.inet_pton(family(addr), peer[0]), peer[1]) != want:
+                elsewhere += 1
+                continue
             if got == msg:
                 echoed += 1
                 break
         time.sleep(interval)
-    print(f"sent {count} echoed {echoed}")
+    print(f"sent {count} echoed {echoed}" + (f" from elsewhere {elsewhere}" if elsewhere else ""))
     return 0 if echoed == count else 1
 
 
