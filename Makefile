@@ -7,6 +7,9 @@
 # make stress     the full-size stress tests on the debug kernel (1M flows, 100k churn, 50
 #                 reloads, 1M hostile frames): too long for CI, which runs smaller sizes
 # make host-test  only the host unit tests of the pure logic (rust/pure)
+# make install    the modules (into /lib/modules/KREL/updates, then depmod), the modprobe.d
+#                 file that makes nft load rflow instead of the C flowtable, rflowctl and its
+#                 man page; DESTDIR= stages it elsewhere
 # make clean
 
 # scripts/lib.sh is bash ($(shell) uses this too).
@@ -15,13 +18,26 @@ ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 KDIR ?= $(shell $(ROOT)/scripts/build-kernel.sh)
 KMAKE_ARGS := $(shell . $(ROOT)/scripts/lib.sh && kernel_make_args)
 
-.PHONY: default modules check run bench stress host-test clean rustfmt rustfmtcheck
+.PHONY: default modules check run bench stress host-test clean rustfmt rustfmtcheck install rflowctl
 
 default: modules
 
 modules:
 	@test -n "$(KDIR)" || { echo "no kernel build directory"; exit 1; }
 	$(MAKE) -C $(KDIR) M=$(ROOT) $(KMAKE_ARGS) modules
+
+PREFIX ?= /usr/local
+KREL = $(shell $(MAKE) -s -C $(KDIR) kernelrelease 2>/dev/null)
+
+rflowctl:
+	cd $(ROOT)/tools/rflowctl && cargo build --release --quiet
+
+install: modules rflowctl
+	$(MAKE) -C $(KDIR) M=$(ROOT) $(KMAKE_ARGS) INSTALL_MOD_PATH=$(DESTDIR) modules_install
+	depmod $(if $(DESTDIR),-b $(DESTDIR)) -a $(KREL)
+	install -D -m 0644 $(ROOT)/scripts/modprobe.d/rflow.conf $(DESTDIR)/usr/lib/modprobe.d/rflow.conf
+	install -D -m 0755 $(ROOT)/tools/rflowctl/target/release/rflowctl $(DESTDIR)$(PREFIX)/sbin/rflowctl
+	install -D -m 0644 $(ROOT)/tools/rflowctl/rflowctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/rflowctl.8
 
 check:
 	$(ROOT)/scripts/check.sh

@@ -31,6 +31,7 @@
 #include <net/netfilter/nf_tables.h>
 #include <linux/netfilter/nf_tables.h>
 
+#include "rflow_genl.h"
 #include "rflow_hw_rule.h"
 #include "rflow_shim.h"
 #include "rflow_sim.h"

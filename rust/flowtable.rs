@@ -13,14 +13,16 @@ mod flow;
 pub(crate) use flow::{allocated, Flow, FlowDir, FLOWS};
 
 use crate::ip;
+use crate::netlink::{self, Event};
 use crate::offload;
 use crate::path::Xmit;
 use crate::pure::{
-    flow_state::{gc_step, GcAction, GcView, HwState, HwWork, HW_WORK},
+    flow_state::{gc_step, GcAction, GcView, HwState, HwWork, Reason, HW_WORK},
     hash::SipKey,
     rcu_table::Sizing,
     timeout::{self, tcp},
     tuple::{FlowKey, IPPROTO_TCP, IPPROTO_UDP},
+    ufid::Ufid,
 };
 use crate::sys::{
     conntrack::{Conn, Status},
@@ -156,6 +158,15 @@ impl FlowTable {
         Some((flow, slot))
     }
 
+    /// Looks up the flow with UFID `ufid`, torn down or not (control plane).
+    pub(crate) fn lookup_ufid<'a>(
+        &'a self,
+        rcu: &'a ReadSection,
+        ufid: &Ufid,
+    ) -> Option<&'a Indexed<Flow>> {
+        self.index.lookup_alt(rcu, ufid.hash(&self.secret), ufid)
+    }
+
     /// Returns the hash secret new flows must be built with.
     pub(crate) fn secret(&self) -> &SipKey {
         &self.secret
@@ -175,6 +186,7 @@ impl FlowTable {
         let flow = self.index.insert(rcu, flow).map_err(|_| EEXIST)?;
         self.created.fetch_add(1, Ordering::Relaxed);
         TOTALS.created.fetch_add(1, Ordering::Relaxed);
+        netlink::notify(nf, flow, Event::New, None);
         if nf.hw_offload() {
             offload::queue(nf, flow, HwWork::Add);
         }
@@ -185,7 +197,8 @@ impl FlowTable {
     }
 
     /// Unlinks a flow and frees it after a grace period (`flow_offload_del()`).
-    fn remove(&self, flow: &Indexed<Flow>) {
+    fn remove(&self, nf: &NfFlowtable, flow: &Indexed<Flow>) {
+        netlink::notify(nf, flow, Event::Del, None);
         for d in flow.dirs() {
             let (packets, bytes) = (
                 d.packets.load(Ordering::Relaxed),
@@ -235,7 +248,12 @@ impl FlowTable {
         };
         let mut step = gc_step(view(flow.state()));
         if step.teardown {
-            teardown(flow);
+            let reason = if flow.expires_in() <= 0 {
+                Reason::Expired
+            } else {
+                Reason::Closed
+            };
+            teardown(flow, reason);
             // Decide again from the state after TEARDOWN: the packet path may have queued a
             // hardware item just before it (afterwards it cannot), and a flow whose item is
             // pending must not be freed. Both are read-modify-writes of the same word, so this
@@ -247,7 +265,7 @@ impl FlowTable {
             extend_ct_timeout(ct);
         }
         match step.action {
-            GcAction::Remove => self.remove(flow),
+            GcAction::Remove => self.remove(nf, flow),
             // A work item still pending (its allocation failed) is retried on the next pass.
             GcAction::HwDelete => {
                 offload::queue(nf, flow, HwWork::Del);
@@ -270,7 +288,7 @@ impl FlowTable {
         let mut torn_down = 0usize;
         self.index.for_each(|flow| {
             if flow.uses_device(ifindex) {
-                teardown(flow);
+                teardown(flow, Reason::Device);
                 torn_down += 1;
             }
         });
@@ -474,7 +492,9 @@ impl FlowtableOps for FlowTable {
     /// `nf_flow_table_free()`: tears every flow down, hands the connections back and frees
     /// the flows.
     fn shutdown(&self, nf: &NfFlowtable) {
-        self.index.for_each(|flow| teardown(flow));
+        self.index.for_each(|flow| {
+            teardown(flow, Reason::Flush);
+        });
         // No hook, expression or GC reaches the flowtable any more: after the flush, nothing
         // queues work for its flows but this.
         if nf.hw_offload() {
@@ -495,12 +515,15 @@ impl flow_block::IndirectCleanup for FlowTable {
 }
 
 /// Stops fast-path forwarding of a flow and gives the connection back to conntrack
-/// (`flow_offload_teardown()`). The GC removes the flow on its next pass.
-pub(crate) fn teardown(flow: &Flow) {
+/// (`flow_offload_teardown()`); returns whether this call tore it down (not an earlier one).
+/// The GC removes the flow on its next pass.
+pub(crate) fn teardown(flow: &Flow, reason: Reason) -> bool {
     flow.ct().clear_offload();
-    if !flow.set_teardown() {
-        fixup_ct(flow);
+    if flow.set_teardown(reason) {
+        return false;
     }
+    fixup_ct(flow);
+    true
 }
 
 /// Restores the conntrack state conntrack needs to take over a connection again

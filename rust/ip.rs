@@ -12,6 +12,7 @@ use crate::flowtable::{teardown, FlowDir, FlowTable};
 use crate::path::Xmit;
 use crate::pure::{
     csum,
+    flow_state::Reason,
     l2path::{
         pppoe_header, vlan_header, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, ETH_P_PPP_SES,
         PPPOE_SES_HLEN, VLAN_HLEN,
@@ -158,7 +159,7 @@ fn forward(
     // the same tuple, which conntrack must see to reopen.
     if ip.l4proto == IPPROTO_TCP {
         if l4.tcp_flags & TCP_SYN != 0 && flow.is_closing() {
-            teardown(flow);
+            teardown(flow, Reason::Closed);
             return Verdict::Accept;
         }
         if l4.tcp_flags & (TCP_FIN | TCP_RST) != 0 {
@@ -167,7 +168,7 @@ fn forward(
     }
     // The cached route went stale (route change, PMTU update): back to the slow path for good.
     if !route.dst.check(route.dst_cookie) {
-        teardown(flow);
+        teardown(flow, Reason::Route);
         return Verdict::Accept;
     }
 

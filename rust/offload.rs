@@ -17,11 +17,13 @@
 
 use crate::bindings;
 use crate::flowtable::Flow;
+use crate::netlink::{self, Event};
 use crate::path::Xmit;
 use crate::pure::{
     flow_state::{self, HwEvent, HwState, HwWork},
     offload_rule::{self, Action, DirSpec, Egress, FlowSpec, MangleHeader, Rule},
     tuple::{Dir, ENCAP_MAX},
+    ufid::Ufid,
 };
 use crate::sys::{
     flow_block::{self, Command, FlowRule},
@@ -197,7 +199,7 @@ impl WorkItem for HwJob {
 }
 
 /// Does `kind` for `flow`, returning the event that ends it.
-fn run(nf: &NfFlowtable, flow: &Flow, kind: HwWork) -> Option<HwEvent> {
+fn run(nf: &NfFlowtable, flow: &Indexed<Flow>, kind: HwWork) -> Option<HwEvent> {
     match kind {
         HwWork::Add => Some(add(nf, flow)),
         HwWork::Reoffer => {
@@ -214,7 +216,7 @@ fn run(nf: &NfFlowtable, flow: &Flow, kind: HwWork) -> Option<HwEvent> {
 
 /// `flow_offload_work_add()`: builds both directions' rules and offers them; the flow is in
 /// hardware if a driver accepted either direction.
-fn add(nf: &NfFlowtable, flow: &Flow) -> HwEvent {
+fn add(nf: &NfFlowtable, flow: &Indexed<Flow>) -> HwEvent {
     let accepted = match rules(nf, flow) {
         Ok(rules) => rules
             .iter()
@@ -233,6 +235,7 @@ fn add(nf: &NfFlowtable, flow: &Flow) -> HwEvent {
     }
     flow.ct().set_hw_offload(true);
     COUNTERS.accepted.fetch_add(1, Ordering::Relaxed);
+    netlink::notify(nf, flow, Event::Hw, Some(HwState::Offloaded));
     HwEvent::Accepted
 }
 
@@ -242,7 +245,7 @@ static GAVE_UP_WARNED: AtomicBool = AtomicBool::new(false);
 /// GC's next pass (`flow_state::DESTROY_TRIES` in all): the driver may still forward the flow.
 /// Drivers that answer "not mine" (`-ENOENT`) to a retried direction they did destroy are
 /// fine.
-fn del(nf: &NfFlowtable, flow: &Flow) -> HwEvent {
+fn del(nf: &NfFlowtable, flow: &Indexed<Flow>) -> HwEvent {
     let failed: u32 = (0..2)
         .map(|slot| flow_block::call(nf, flow.hw_cookie(slot), Command::Destroy).failed)
         .sum();
@@ -261,6 +264,7 @@ fn del(nf: &NfFlowtable, flow: &Flow) -> HwEvent {
     }
     flow.ct().set_hw_offload(false);
     COUNTERS.deleted.fetch_add(1, Ordering::Relaxed);
+    netlink::notify(nf, flow, Event::Hw, Some(HwState::Dead));
     HwEvent::Deleted
 }
 
@@ -282,7 +286,7 @@ fn stats(nf: &NfFlowtable, flow: &Flow) {
 }
 
 /// The rules of both directions, as the drivers get them.
-fn rules(nf: &NfFlowtable, flow: &Flow) -> Result<[FlowRule; 2]> {
+fn rules(nf: &NfFlowtable, flow: &Indexed<Flow>) -> Result<[FlowRule; 2]> {
     let spec = FlowSpec {
         dirs: [dir_spec(nf, flow, 0)?, dir_spec(nf, flow, 1)?],
         flags: flow.state().0 & (flow_state::SNAT | flow_state::DNAT),
@@ -292,7 +296,7 @@ fn rules(nf: &NfFlowtable, flow: &Flow) -> Result<[FlowRule; 2]> {
             offload_rule::RuleError::Unsupported => crate::sys::errno::eopnotsupp(),
             offload_rule::RuleError::TooManyActions => E2BIG,
         })?;
-        FlowRule::build(nf.net(), &raw_rule(&rule))
+        FlowRule::build(nf.net(), &raw_rule(&rule, Flow::ufid(flow)))
     };
     Ok([build(Dir::Original)?, build(Dir::Reply)?])
 }
@@ -340,9 +344,15 @@ fn dir_spec(nf: &NfFlowtable, flow: &Flow, slot: usize) -> Result<DirSpec> {
 }
 
 /// The plain-value form of `rule` that `rflow_flow_rule_build()` turns into a `flow_rule`.
-fn raw_rule(rule: &Rule) -> bindings::rflow_hw_rule {
+fn raw_rule(rule: &Rule, ufid: &Ufid) -> bindings::rflow_hw_rule {
     let m = &rule.matched;
-    let mut raw = bindings::rflow_hw_rule::default();
+    // Every action carries the flow's UFID as its user cookie, as tc does with OVS's: a
+    // driver's entries can be matched to `rflowctl get`.
+    let mut raw = bindings::rflow_hw_rule {
+        has_cookie: 1,
+        cookie: ufid.0,
+        ..Default::default()
+    };
     let rm = &mut raw.match_;
     rm.ingress_ifindex = m.ingress_ifindex;
     rm.n_proto = m.n_proto;

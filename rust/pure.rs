@@ -36,3 +36,5 @@ pub(crate) mod sim_engine;
 pub(crate) mod timeout;
 #[path = "pure/src/tuple.rs"]
 pub(crate) mod tuple;
+#[path = "pure/src/ufid.rs"]
+pub(crate) mod ufid;

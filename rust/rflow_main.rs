@@ -16,6 +16,7 @@
 //! - [`expr`]: the `flow add` expression (`nft_flow_offload.c`);
 //! - [`offload`]: hardware offload, the work that hands flows to drivers
 //!   (`nf_flow_table_offload.c`);
+//! - [`netlink`]: the flows by UFID over generic netlink (get, delete, flush, dump, events);
 //! - [`procfs`]: `/proc/net/rflow`, the list of flows C cannot show;
 //! - [`pure`]: parsing, keys, hashing, checksums and NAT, shared with host tests;
 //! - [`sys`]: the thin wrappers around kernel objects where the `unsafe` code lives.
@@ -27,6 +28,7 @@ mod expr;
 mod flowtable;
 mod inet;
 mod ip;
+mod netlink;
 mod offload;
 mod path;
 mod procfs;
@@ -45,11 +47,15 @@ module! {
         "nf-flowtable-2",
         "nf-flowtable-10",
         "nft-expr-flow_offload",
+        // MODULE_ALIAS_GENL_FAMILY("rflow"): a request to the family loads the module.
+        "net-pf-16-proto-16-family-rflow",
     ],
 }
 
 /// The module: its registrations, dropped in reverse order of creation on unload.
 struct Rflow {
+    // First: no request reaches the flowtables once it is gone (it waits for running ones).
+    _genl: sys::genl::Family,
     // Fields drop in declaration order: the expression and the types go first, so that no new
     // flowtable can appear while the rest is torn down; the flow cache goes last, after waiting
     // for the flows still queued for freeing after a grace period.
@@ -82,8 +88,10 @@ impl kernel::Module for Rflow {
         sys::flow_block::set_indirect_cleanup::<flowtable::FlowTable>();
         let types = inet::register(module)?;
         let expr = sys::nft::expr::ExprType::register(module)?;
+        let genl = sys::genl::Family::register::<netlink::Netlink>()?;
         pr_info!("flowtable types ip, ip6, inet and expression flow_offload registered\n");
         Ok(Rflow {
+            _genl: genl,
             _expr: expr,
             _types: types,
             _notifier: notifier,

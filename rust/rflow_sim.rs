@@ -575,14 +575,10 @@ fn format_entries(out: &mut Buf<'_>, now: u64) -> core::fmt::Result {
             for b in &k.dst[..n] {
                 write!(out, "{b:02x}")?;
             }
-            out.write_str(" ufid ")?;
+            // The rule's user cookie: rflow puts the flow's UFID there.
             match e.ufid {
-                Some(u) => {
-                    for b in u {
-                        write!(out, "{b:02x}")?;
-                    }
-                }
-                None => out.write_str("-")?,
+                Some(u) => write!(out, " {}", crate::pure::ufid::Ufid(u))?,
+                None => out.write_str(" ufid:-")?,
             }
             out.write_str("\n")
         });

@@ -13,6 +13,7 @@ pub(crate) mod conntrack;
 pub(crate) mod dst;
 pub(crate) mod fault;
 pub(crate) mod flow_block;
+pub(crate) mod genl;
 pub(crate) mod global;
 pub(crate) mod lock;
 pub(crate) mod net;

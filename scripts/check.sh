@@ -143,12 +143,39 @@ FRAMES_TARGET=$RFLOW_CACHE/frames-target
 frames=$?
 result $frames "build: selftests/frames (the hostile-frame generator), clippy and rustfmt clean"
 FRAMES_BIN=$FRAMES_TARGET/release/rflow-frames
+RFLOWCTL_TARGET=$RFLOW_CACHE/rflowctl-target
+(cd "$RFLOW_ROOT/tools/rflowctl" && export CARGO_TARGET_DIR=$RFLOWCTL_TARGET &&
+	cargo clippy --quiet --all-targets -- -D warnings && cargo fmt --check &&
+	cargo build --quiet --release)
+rflowctl=$?
+result $rflowctl "build: tools/rflowctl, clippy and rustfmt clean"
+RFLOWCTL_BIN=$RFLOWCTL_TARGET/release/rflowctl
+# The family's YAML spec against the kernel's schema for genetlink-c specs (the selftests then
+# talk to the module through it with the kernel's tools/net/ynl/cli.py).
+python3 - "$KDIR/Documentation/netlink/genetlink-c.yaml" \
+	"$RFLOW_ROOT/Documentation/netlink/specs/rflow.yaml" <<'PY'
+import sys, yaml, jsonschema
+schema, spec = (yaml.safe_load(open(p)) for p in sys.argv[1:])
+jsonschema.validate(spec, schema)
+print("rflow.yaml is a valid genetlink-c spec")
+PY
+result $? "style: Documentation/netlink/specs/rflow.yaml validates against the kernel's schema"
+python3 - "$RFLOW_ROOT/Documentation/rflow.rst" <<'PY'
+import sys, docutils.core
+# Warnings are errors, as the kernel's `make htmldocs` wants them gone.
+docutils.core.publish_string(open(sys.argv[1]).read(), writer_name="null",
+                             settings_overrides={"halt_level": 2, "report_level": 2})
+PY
+result $? "style: Documentation/rflow.rst is clean reStructuredText"
 
 stage "host tests and fuzzing"
 host_out=$(mktemp)
 (cd "$RFLOW_ROOT/rust/pure" && cargo test 2>&1) | tee "$host_out"
 host_rc=${PIPESTATUS[0]}
 (cd "$RFLOW_ROOT/selftests/frames" && CARGO_TARGET_DIR=$FRAMES_TARGET cargo test 2>&1) |
+	tee -a "$host_out"
+host_rc=$((host_rc | PIPESTATUS[0]))
+(cd "$RFLOW_ROOT/tools/rflowctl" && CARGO_TARGET_DIR=$RFLOWCTL_TARGET cargo test 2>&1) |
 	tee -a "$host_out"
 host_rc=$((host_rc | PIPESTATUS[0]))
 read -r hp hf < <(awk '/^test result: / { p += $4; f += $6 } END { print p + 0, f + 0 }' "$host_out")
@@ -165,12 +192,12 @@ for target in "packet:packet parser and rewrite" "sim_frame:simulated NIC engine
 	result "${PIPESTATUS[0]}" "fuzz: ${target#*:}, ${FUZZ_SECONDS:-60} s without a failure"
 done
 
-if [ "$build" -ne 0 ] || [ "$frames" -ne 0 ]; then
-	result 1 "vm: selftests not run, the module or the frame generator did not build"
+if [ "$build" -ne 0 ] || [ "$frames" -ne 0 ] || [ "$rflowctl" -ne 0 ]; then
+	result 1 "vm: selftests not run, the module, the frame generator or rflowctl did not build"
 	kill "$debug_build" 2>/dev/null
 	summary
 fi
-COMMON=(KDIR="$KDIR" RFLOW_FRAMES="$FRAMES_BIN")
+COMMON=(KDIR="$KDIR" RFLOW_FRAMES="$FRAMES_BIN" RFLOWCTL="$RFLOWCTL_BIN")
 
 # What runs where (see Documentation/testing.md). A cold run on a 2-core machine builds two
 # kernels (about 18 and 30 minutes, the second beside the normal kernel's VMs), so the debug
@@ -187,11 +214,12 @@ stage "vm: normal kernel, rflow selftests"
 vm_run "vm normal" -- "${COMMON[@]}" RFLOW_KO="$KO" \
 	FLOWS="${CI_FLOWS:-100000}" CHURN="${CI_CHURN:-30000}" CYCLES="${CI_CYCLES:-5}" SIZE=1000000 \
 	rflow_forward.sh rflow_lifecycle.sh rflow_parity.sh rflow_removal.sh kernel_features.sh \
-	nft_flowtable_upstream.sh rflow_scale.sh rflow_churn.sh rflow_reload.sh rflow_hw_offload.sh
+	nft_flowtable_upstream.sh rflow_scale.sh rflow_churn.sh rflow_reload.sh rflow_hw_offload.sh \
+	rflow_netlink.sh
 
 stage "vm: normal kernel, control run against C"
 vm_run "vm control" --allow-c-flowtable -- "${COMMON[@]}" RFLOW_KO="$KO" \
-	HOSTILE_COMPARE=1 FRAMES="${CI_HOSTILE_FRAMES:-300000}" HW_COMPARE=1 \
+	HOSTILE_COMPARE=1 FRAMES="${CI_HOSTILE_FRAMES:-300000}" HW_COMPARE=1 TEST_TIMEOUT=1800 \
 	control.sh rflow_hostile.sh rflow_hw_offload.sh
 
 stage "debug kernel build (waiting for the background build)"
@@ -208,11 +236,13 @@ stage "vm: debug kernel, rflow selftests, scale, faults, hostile frames"
 VM_MEMORY=${CI_DEBUG_MEMORY:-4G} vm_run "vm debug" --debug -- "${COMMON[@]}" \
 	KDIR="$KDIR_DEBUG" RFLOW_KO="$KO_DEBUG" TIME_SCALE=4 SIZE=200000 \
 	FLOWS="${CI_DEBUG_FLOWS:-10000}" CYCLES="${CI_DEBUG_CYCLES:-1}" \
-	FRAMES="${CI_DEBUG_FRAMES:-10000}" FAULT_TUPLES=1000 TEST_TIMEOUT=1200 \
+	FRAMES="${CI_DEBUG_FRAMES:-10000}" FAULT_TUPLES=1000 TEST_TIMEOUT=1800 \
+	FUZZ_REQUESTS="${CI_DEBUG_FUZZ:-20000}" CHURN_FLOWS=1024 \
 	"CASES_rflow_forward=tcp ipv4|udp ipv6|rflow is" \
 	"CASES_rflow_lifecycle=rflow is|module unloads" \
 	"CASES_rflow_removal=rflow is|vlan .* idle|pppoe .* bridge .* idle|no flow" \
+	"CASES_rflow_hw_offload=binds each|bypasses|deleting the flowtable|failed DESTROYs|slow driver|indirect driver|random bind|best-effort|unloads|still the flowtable" \
 	rflow_forward.sh rflow_lifecycle.sh rflow_removal.sh rflow_faults.sh rflow_reload.sh \
-	rflow_scale.sh rflow_hostile.sh rflow_hw_offload.sh
+	rflow_scale.sh rflow_hostile.sh rflow_hw_offload.sh rflow_netlink.sh
 
 summary

@@ -24,7 +24,9 @@ APT_PACKAGES=(
 	qemu-system-x86
 	# Test and benchmark tools used inside the VM (the guest sees the host's root fs).
 	nftables iproute2 socat iperf3 conntrack iputils-ping procps psmisc ethtool
-	ppp pppoe tcpdump
+	ppp pppoe tcpdump util-linux
+	# The kernel's YNL netlink client and the spec check (tools/net/ynl, rflow.yaml).
+	python3-yaml python3-jsonschema python3-docutils
 	# virtme-ng-init runs the host's udevd in the guest to create /dev/virtio-ports/*.
 	udev
 )

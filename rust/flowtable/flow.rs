@@ -10,11 +10,12 @@
 use crate::path::{DirRoute, Xmit};
 use crate::pure::{
     csum::Rewrite,
-    flow_state::{self, FlowState, HwEvent, HwWork},
+    flow_state::{self, FlowState, HwEvent, HwWork, Reason},
     hash::{hash_key, SipKey},
     l2path::Mac,
     timeout,
     tuple::{Addr, Dir, FlowKey, Tuple, IPPROTO_TCP, IPPROTO_UDP, NFPROTO_IPV6},
+    ufid::Ufid,
 };
 use crate::sys::{
     alloc::Gfp,
@@ -153,6 +154,7 @@ pub(crate) struct Flow {
 
 impl Payload for Flow {
     type Key = FlowKey;
+    type AltKey = Ufid;
 
     fn cache() -> &'static Cache<Indexed<Flow>> {
         FLOWS.get()
@@ -200,6 +202,10 @@ impl Flow {
         let (t0, t1) = (arriving_tuple(orig, &r0), arriving_tuple(reply, &r1));
         let (k0, k1) = (t0.key(), t1.key());
         let keys = [(k0, hash_key(secret, &k0)), (k1, hash_key(secret, &k1))];
+        // Random, drawn anew for every flow (see `crate::pure::ufid`); a clash with a live
+        // flow's UFID (2^-122 per pair) fails the insertion like a taken key, and the next
+        // packet tries again with another.
+        let ufid = Ufid::from_random(crate::sys::random::bytes::<16>());
         // The initialiser below names its fields `orig` and `reply`: copy what it needs first.
         let (to_orig_src, to_reply_src) = (orig.src, reply.src);
         let rewrites = [
@@ -210,6 +216,7 @@ impl Flow {
         // direction end up at the source of the other direction's tuple.
         Indexed::new(
             keys,
+            (ufid, ufid.hash(secret)),
             try_pin_init!(Flow {
                 orig <- FlowDir::init(Dir::Original, t0, rewrites[0], r0, to_reply_src),
                 reply <- FlowDir::init(Dir::Reply, t1, rewrites[1], r1, to_orig_src),
@@ -238,6 +245,11 @@ impl Flow {
         }
     }
 
+    /// Returns the flow's unique identifier.
+    pub(crate) fn ufid(this: &Indexed<Flow>) -> &Ufid {
+        this.alt_key()
+    }
+
     /// Returns the conntrack entry.
     #[inline(always)]
     pub(crate) fn ct(&self) -> &Conn {
@@ -262,9 +274,14 @@ impl Flow {
         self.state().has(flow_state::TEARDOWN)
     }
 
-    /// Marks the flow torn down, returning whether it already was.
-    pub(crate) fn set_teardown(&self) -> bool {
-        self.state.fetch_or(flow_state::TEARDOWN, Ordering::SeqCst) & flow_state::TEARDOWN != 0
+    /// Marks the flow torn down for `reason`, returning whether it already was (then the
+    /// first reason stays).
+    pub(crate) fn set_teardown(&self, reason: Reason) -> bool {
+        self.state
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+                FlowState(v).torn_down(reason).map(|s| s.0)
+            })
+            .is_err()
     }
 
     /// Returns whether a FIN or RST of the connection went through the fast path.

@@ -3,7 +3,8 @@
 //! An RCU hash index that owns its objects: the kernel side of [`crate::pure::rcu_table`].
 //!
 //! Every object of an [`Index`] is an [`Indexed<T>`]: a payload `T` (a flow) with two hashed
-//! [`Node`]s (its two directions) and an RCU head. The index takes ownership of an object when
+//! [`Node`]s (its two directions), an [`AltNode`] under which a second table finds it by another
+//! key (its UFID, OVS's `ufid_ti`), and an RCU head. The index takes ownership of an object when
 //! inserting it, and gives it to `call_rcu()` when removing it, so nothing outside this file
 //! handles raw pointers to indexed objects: lookups and walks hand out `&Indexed<T>` borrows
 //! limited to the caller's read-side section.
@@ -119,10 +120,43 @@ unsafe impl<K: Ord + Copy> Entry for Node<K> {
     }
 }
 
+/// The node under which the alternate table of an [`Index`] finds an object.
+///
+/// # Invariants
+///
+/// A node is the `alt` field of an [`Indexed`]; its hash and key never change.
+pub(crate) struct AltNode<K> {
+    link: Link<AltNode<K>>,
+    hash: u64,
+    key: K,
+}
+
+// SAFETY: `link`, `hash` and `key` are fixed for the life of the node (type invariant).
+unsafe impl<K: Ord + Copy> Entry for AltNode<K> {
+    type Key = K;
+
+    #[inline(always)]
+    fn link(&self) -> &Link<Self> {
+        &self.link
+    }
+
+    #[inline(always)]
+    fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    #[inline(always)]
+    fn key(&self) -> &K {
+        &self.key
+    }
+}
+
 /// Payloads of an [`Index`]: what they are keyed by and where their objects come from.
 pub(crate) trait Payload: Sized + Send + Sync + 'static {
     /// The exact-match key of a node.
     type Key: Ord + Copy + Send + Sync + 'static;
+    /// The key of the alternate table, unique among the index's objects.
+    type AltKey: Ord + Copy + Send + Sync + 'static;
     /// Returns the cache all objects with this payload are allocated from.
     fn cache() -> &'static Cache<Indexed<Self>>;
 }
@@ -136,6 +170,7 @@ pub(crate) trait Payload: Sized + Send + Sync + 'static {
 #[pin_data]
 pub(crate) struct Indexed<T: Payload> {
     nodes: [Node<T::Key>; NODES],
+    alt: AltNode<T::AltKey>,
     rcu: Opaque<bindings::callback_head>,
     #[pin]
     payload: T,
@@ -157,10 +192,11 @@ impl<T: Payload> Deref for Indexed<T> {
 }
 
 impl<T: Payload> Indexed<T> {
-    /// Allocates an object keyed by `keys` (each with its hash), initialising the payload in
-    /// place with `payload`.
+    /// Allocates an object keyed by `keys` and by `alt` in the alternate table (each with its
+    /// hash), initialising the payload in place with `payload`.
     pub(crate) fn new<E: From<Error>>(
         keys: [(T::Key, u64); NODES],
+        alt: (T::AltKey, u64),
         payload: impl PinInit<T, E>,
         gfp: super::alloc::Gfp,
     ) -> Result<Owned<Indexed<T>>, E> {
@@ -174,6 +210,11 @@ impl<T: Payload> Indexed<T> {
         T::cache().alloc(
             try_pin_init!(Indexed {
                 nodes: [node(k0, h0, 0), node(k1, h1, 1)],
+                alt: AltNode {
+                    link: Link::new(),
+                    hash: alt.1,
+                    key: alt.0,
+                },
                 rcu: Opaque::uninit(),
                 payload <- payload,
             }? E),
@@ -185,6 +226,25 @@ impl<T: Payload> Indexed<T> {
     /// that must find it again.
     pub(crate) fn position(&self) -> (u64, T::Key) {
         (self.nodes[0].hash, self.nodes[0].key)
+    }
+
+    /// Returns the object's key in the alternate table.
+    pub(crate) fn alt_key(&self) -> &T::AltKey {
+        &self.alt.key
+    }
+
+    /// Returns the object an alternate node belongs to.
+    fn of_alt_node(node: &AltNode<T::AltKey>) -> &Indexed<T> {
+        let node: *const AltNode<T::AltKey> = node;
+        // SAFETY: `node` is the `alt` field of an `Indexed<T>` (type invariant of `AltNode`):
+        // stepping back the field's offset stays inside that object, which the borrow of `node`
+        // keeps alive.
+        unsafe {
+            &*node
+                .cast::<u8>()
+                .sub(offset_of!(Indexed<T>, alt))
+                .cast::<Indexed<T>>()
+        }
     }
 
     /// Returns the object a node belongs to.
@@ -237,13 +297,15 @@ pub(crate) type IndexCursor<T> = Cursor<<T as Payload>::Key>;
 /// # Invariants
 ///
 /// - Every node linked in `table` belongs to an [`Indexed<T>`] owned by the index, whose nodes
-///   are all linked; it was given up with [`Owned::into_raw`] at insertion and is given back to
-///   `call_rcu()` when unlinked.
-/// - `table` is written (insert, remove, resize relinking) only with `writer` held, and resized
-///   by one caller at a time (`resizing`).
+///   are all linked, and whose alternate node is linked in `alt`; it was given up with
+///   [`Owned::into_raw`] at insertion and is given back to `call_rcu()` when unlinked. `alt`
+///   links the alternate nodes of exactly these objects.
+/// - `table` and `alt` are written (insert, remove, resize relinking) only with `writer` held,
+///   and resized by one caller at a time (`resizing`).
 #[pin_data(PinnedDrop)]
 pub(crate) struct Index<T: Payload> {
     table: Table<Node<T::Key>, KernelMem>,
+    alt: Table<AltNode<T::AltKey>, KernelMem>,
     sizing: Sizing,
     #[pin]
     writer: BhSpinLock<()>,
@@ -256,6 +318,7 @@ impl<T: Payload> Index<T> {
     pub(crate) fn new(sizing: Sizing) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             table: Table::new(sizing.min).ok_or(ENOMEM)?,
+            alt: Table::new(sizing.min).ok_or(ENOMEM)?,
             sizing,
             writer <- BhSpinLock::new(()),
             resizing <- kernel::new_mutex!(()),
@@ -290,6 +353,16 @@ impl<T: Payload> Index<T> {
         Some((Indexed::of_node(node), usize::from(node.slot)))
     }
 
+    /// Looks up the object whose alternate key is `key` (hashed `hash`).
+    pub(crate) fn lookup_alt<'a>(
+        &'a self,
+        rcu: &'a ReadSection,
+        hash: u64,
+        key: &T::AltKey,
+    ) -> Option<&'a Indexed<T>> {
+        self.alt.lookup(rcu, hash, key).map(Indexed::of_alt_node)
+    }
+
     /// Inserts an object, unless one of its keys is taken: then it is handed back. On success
     /// returns the object, now owned by the index, borrowed for the caller's read-side section
     /// (a concurrent removal frees it only after that section).
@@ -303,7 +376,15 @@ impl<T: Payload> Index<T> {
         // SAFETY: The writer lock is held. The nodes are in no table (the object is new: `Owned`
         // is only ever created by the cache for fresh objects), and on success the object stays
         // allocated until `remove` hands it to `call_rcu()` (type invariant).
-        let inserted = unsafe { self.table.insert(&[n0, n1]) };
+        let mut inserted = unsafe { self.alt.insert(&[&obj.alt]) };
+        if inserted.is_ok() {
+            // SAFETY: As above.
+            inserted = unsafe { self.table.insert(&[n0, n1]) };
+            if inserted.is_err() {
+                // SAFETY: As above; linked just now, so never seen by a remover.
+                unsafe { self.alt.remove(&obj.alt) };
+            }
+        }
         drop(guard);
         match inserted {
             Ok(()) => {
@@ -324,8 +405,12 @@ impl<T: Payload> Index<T> {
         // SAFETY: Writer lock held; `obj` is allocated (borrowed).
         let linked = unsafe { self.table.remove(&obj.nodes[0]) };
         if linked {
-            // SAFETY: As above; both nodes are linked together (type invariant).
-            unsafe { self.table.remove(&obj.nodes[1]) };
+            // SAFETY: As above; both nodes and the alternate node are linked together (type
+            // invariant).
+            unsafe {
+                self.table.remove(&obj.nodes[1]);
+                self.alt.remove(&obj.alt);
+            }
         }
         drop(guard);
         if linked {
@@ -379,6 +464,21 @@ impl<T: Payload> Index<T> {
     /// (longer chains) until the next call.
     pub(crate) fn resize(&self) -> Result<Option<Resized>> {
         let _serial = self.resizing.lock();
+        // The alternate table first, on its own load (one node per object, not two): it is
+        // only looked up by control-plane requests, so its resizes are not reported.
+        let (alt_len, alt_want) = {
+            let guard = rcu::read_lock();
+            let len = self.alt.len(&*guard);
+            (len, self.sizing.wanted(len, self.alt.entries()))
+        };
+        if alt_want != alt_len {
+            // SAFETY: As for the main table below.
+            unsafe {
+                self.alt
+                    .resize(alt_want, || self.writer.lock(), rcu::synchronize)
+            }
+            .map_err(|_| ENOMEM)?;
+        }
         let (len, want) = {
             let guard = rcu::read_lock();
             let len = self.table.len(&*guard);

@@ -39,6 +39,44 @@ pub const DESTROY_TRIES: u32 = 3;
 const DEL_FAILS_SHIFT: u32 = 11;
 const DEL_FAILS_MASK: u32 = 0x3 << DEL_FAILS_SHIFT;
 
+const REASON_SHIFT: u32 = 13;
+const REASON_MASK: u32 = 0x7 << REASON_SHIFT;
+
+/// Why a flow was torn down: set with [`TEARDOWN`], by whoever set it first, and reported by
+/// the flow's removal event (`enum rflow_reason` of the netlink uAPI, same values).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum Reason {
+    /// Not torn down (or by a path that gives no reason).
+    None = 0,
+    /// Idle past its timeout.
+    Expired = 1,
+    /// The connection closed: conntrack let go of it, or a SYN reopened a closed one.
+    Closed = 2,
+    /// Its cached route went stale.
+    Route = 3,
+    /// A device it used went down or away.
+    Device = 4,
+    /// Deleted by a user (`RFLOW_CMD_DEL`).
+    User = 5,
+    /// Flushed by a user, or its flowtable went away.
+    Flush = 6,
+}
+
+impl Reason {
+    fn from_bits(v: u32) -> Reason {
+        match (v & REASON_MASK) >> REASON_SHIFT {
+            1 => Reason::Expired,
+            2 => Reason::Closed,
+            3 => Reason::Route,
+            4 => Reason::Device,
+            5 => Reason::User,
+            6 => Reason::Flush,
+            _ => Reason::None,
+        }
+    }
+}
+
 /// Where a flow stands with the hardware (`NF_FLOW_HW`, `_PENDING`, `_DYING`, `_DEAD` of 6.12,
 /// as one state instead of four bits that only some combinations of make sense).
 ///
@@ -142,6 +180,22 @@ impl FlowState {
     /// Returns the hardware state.
     pub fn hw(self) -> HwState {
         HwState::from_bits(self.0)
+    }
+
+    /// Returns why the flow was torn down.
+    pub fn reason(self) -> Reason {
+        Reason::from_bits(self.0)
+    }
+
+    /// Returns the word torn down for `reason`, or `None` if it already was (the first
+    /// reason stays).
+    pub fn torn_down(self, reason: Reason) -> Option<FlowState> {
+        if self.has(TEARDOWN) {
+            return None;
+        }
+        Some(FlowState(
+            (self.0 & !REASON_MASK) | TEARDOWN | ((reason as u32) << REASON_SHIFT),
+        ))
     }
 
     /// Returns how many DESTROYs of the flow a driver failed so far.
@@ -334,6 +388,30 @@ mod tests {
                 hw_transition(HwState::DelPending, ev),
                 Some(HwState::AddPending)
             );
+        }
+    }
+
+    #[test]
+    fn the_first_teardown_reason_stays_and_survives_hw_events() {
+        let s = FlowState(DNAT).with_hw_event(HwEvent::QueueAdd).unwrap();
+        assert_eq!(s.reason(), Reason::None);
+        let t = s.torn_down(Reason::User).unwrap();
+        assert!(t.has(TEARDOWN) && t.has(DNAT));
+        assert_eq!(t.reason(), Reason::User);
+        assert_eq!(t.torn_down(Reason::Expired), None);
+        let t = t.with_hw_event(HwEvent::QueueDel).unwrap();
+        let t = t.with_hw_event(HwEvent::DeleteFailed).unwrap();
+        assert_eq!((t.reason(), t.destroy_failures()), (Reason::User, 1));
+        for r in [
+            Reason::Expired,
+            Reason::Closed,
+            Reason::Route,
+            Reason::Device,
+            Reason::User,
+            Reason::Flush,
+        ] {
+            let w = FlowState(!TEARDOWN).torn_down(r).unwrap();
+            assert_eq!(w.reason(), r);
         }
     }
 

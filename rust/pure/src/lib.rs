@@ -23,3 +23,4 @@ pub mod rcu_table;
 pub mod sim_engine;
 pub mod timeout;
 pub mod tuple;
+pub mod ufid;

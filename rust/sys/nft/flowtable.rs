@@ -21,7 +21,7 @@ use crate::sys::{
 };
 use core::{
     ptr::{self, NonNull},
-    sync::atomic::{AtomicPtr, AtomicU64, Ordering},
+    sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering},
 };
 use kernel::{
     error::from_result, ffi::c_int, init::PinInit, new_mutex, prelude::*, sync::Mutex,
@@ -143,6 +143,8 @@ pub(crate) struct Registry<S: FlowtableOps> {
     lock: Mutex<()>,
     head: AtomicPtr<Registered<S>>,
     next_id: AtomicU64,
+    /// Bumped when a flowtable comes or goes: a walk that sees it change may have missed one.
+    generation: AtomicU32,
 }
 
 impl<S: FlowtableOps> Registry<S> {
@@ -152,6 +154,7 @@ impl<S: FlowtableOps> Registry<S> {
             lock <- new_mutex!(()),
             head: AtomicPtr::new(ptr::null_mut()),
             next_id: AtomicU64::new(1),
+            generation: AtomicU32::new(1),
         })
     }
 
@@ -166,6 +169,21 @@ impl<S: FlowtableOps> Registry<S> {
         // Publishes the fully built state to RCU readers.
         self.head
             .store(ptr::from_ref(r).cast_mut(), Ordering::Release);
+        self.bump_generation();
+    }
+
+    fn bump_generation(&self) {
+        // Never 0: netlink takes a dump's sequence 0 for "not checked".
+        let _ = self
+            .generation
+            .fetch_update(Ordering::Release, Ordering::Relaxed, |g| {
+                Some(g.wrapping_add(1).max(1))
+            });
+    }
+
+    /// Returns the generation of the list: it changes whenever a flowtable is added or removed.
+    pub(crate) fn generation(&self) -> u32 {
+        self.generation.load(Ordering::Acquire)
     }
 
     fn remove(&self, r: &Registered<S>) {
@@ -178,6 +196,7 @@ impl<S: FlowtableOps> Registry<S> {
             }
             if ptr::eq(p, r) {
                 slot.store(r.next.load(Ordering::Relaxed), Ordering::Release);
+                self.bump_generation();
                 return;
             }
             // SAFETY: Under `lock`, listed states stay allocated (type invariant).

@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The flows by UFID over generic netlink: GET, DEL, FLUSH, dumps and events
+//! (include/uapi/linux/rflow.h).
+//!
+//! A UFID is unique in its namespace; each flowtable indexes its flows by UFID beside their
+//! tuples (see [`crate::sys::rcu_index`]), so a GET or DEL costs one lookup per flowtable of
+//! the namespace, whatever the number of flows. Dumps walk each flowtable with the core's
+//! cursor, which survives resizes and churn: every flow present for the whole dump is reported
+//! exactly once. Only a flowtable created or deleted during a dump makes it incomplete, and
+//! then the dump is marked interrupted (`NLM_F_DUMP_INTR`).
+
+use crate::bindings;
+use crate::flowtable::{teardown, Flow, FlowTable, NetState};
+use crate::path::Xmit;
+use crate::pure::{
+    flow_state::{self, HwState, Reason},
+    ufid::Ufid,
+};
+use crate::sys::{
+    genl::{self, FlowMsg, FlowtableFilter, Reply},
+    net::Net,
+    nft::{flowtable::Member, NfFlowtable},
+    pernet::PernetData,
+    rcu::{self, ReadSection},
+    rcu_index::{IndexCursor, Indexed},
+};
+use core::{ops::ControlFlow, sync::atomic::Ordering};
+use kernel::prelude::*;
+
+/// Event commands (`enum rflow_cmd`).
+#[derive(Clone, Copy)]
+pub(crate) enum Event {
+    /// A flow entered a flowtable.
+    New,
+    /// A flow left it (the reason is in the flow's state).
+    Del,
+    /// A flow's hardware state changed.
+    Hw,
+}
+
+/// The family's answers.
+pub(crate) struct Netlink;
+
+/// Describes `flow` of flowtable `nf`; `hw` overrides the hardware state (events sent just
+/// before the state changes).
+fn describe<'a>(nf: &'a NfFlowtable, flow: &'a Indexed<Flow>, hw: Option<HwState>) -> FlowMsg<'a> {
+    let mut msg = FlowMsg::new(Flow::ufid(flow), nf.names(), flow.ct());
+    let mut v = msg.values();
+    for (slot, d) in flow.dirs().iter().enumerate() {
+        let t = &d.tuple;
+        let out = v.dir(slot);
+        out.l3proto = t.l3proto;
+        out.l4proto = t.l4proto;
+        out.src = t.src;
+        out.dst = t.dst;
+        out.sport = t.src_port;
+        out.dport = t.dst_port;
+        out.iif = t.iif;
+        let mut n = 0;
+        for e in t
+            .encap
+            .iter()
+            .filter(|e| e.proto != 0)
+            .take(out.encap_proto.len())
+        {
+            out.encap_proto[n] = e.proto;
+            out.encap_id[n] = e.id;
+            n += 1;
+        }
+        out.num_encaps = n as u8;
+        let (xmit, oif) = match &d.route.xmit {
+            Xmit::Neigh => (bindings::RFLOW_XMIT_NEIGH, d.route.dst.dev().ifindex()),
+            Xmit::Direct(x) => (bindings::RFLOW_XMIT_DIRECT, x.dev.ifindex()),
+            Xmit::Xfrm => (bindings::RFLOW_XMIT_XFRM, d.route.dst.dev().ifindex()),
+        };
+        out.xmit = xmit as u8;
+        out.oif = oif as u32;
+        out.mtu = d.route.mtu;
+        out.packets = d.packets.load(Ordering::Relaxed);
+        out.bytes = d.bytes.load(Ordering::Relaxed);
+        out.hw_packets = d.hw_packets.load(Ordering::Relaxed);
+        out.hw_bytes = d.hw_bytes.load(Ordering::Relaxed);
+    }
+    let state = flow.state();
+    let mut flags = 0;
+    for (bit, uapi) in [
+        (flow_state::SNAT, bindings::RFLOW_F_SNAT),
+        (flow_state::DNAT, bindings::RFLOW_F_DNAT),
+        (flow_state::CLOSING, bindings::RFLOW_F_CLOSING),
+        (flow_state::TEARDOWN, bindings::RFLOW_F_TEARDOWN),
+    ] {
+        if state.has(bit) {
+            flags |= uapi;
+        }
+    }
+    let hw_state = match hw.unwrap_or(state.hw()) {
+        HwState::Software => bindings::RFLOW_HW_NONE,
+        HwState::AddPending => bindings::RFLOW_HW_PENDING,
+        HwState::Offloaded => bindings::RFLOW_HW_OFFLOADED,
+        HwState::DelPending => bindings::RFLOW_HW_DYING,
+        HwState::Dead => bindings::RFLOW_HW_DEAD,
+    };
+    let expires = flow.expires_in();
+    // The expiry moves forward by the timeout on each refresh: what is missing of the
+    // timeout is how long ago the last one was.
+    let idle = (flow.offload_timeout() as i64 - i64::from(expires)).max(0);
+    v.set_state(
+        flags,
+        hw_state as u8,
+        state.reason() as u8,
+        expires,
+        idle.min(u32::MAX.into()) as u32,
+    );
+    msg
+}
+
+/// Sends `event` about `flow` of `nf` if anyone listens; any context.
+pub(crate) fn notify(nf: &NfFlowtable, flow: &Indexed<Flow>, event: Event, hw: Option<HwState>) {
+    let net = nf.net();
+    if !genl::listening(net) {
+        return;
+    }
+    let cmd = match event {
+        Event::New => bindings::RFLOW_CMD_NEW,
+        Event::Del => bindings::RFLOW_CMD_DEL,
+        Event::Hw => bindings::RFLOW_CMD_HW,
+    };
+    genl::event(net, cmd as u8, &describe(nf, flow, hw));
+}
+
+/// Finds flow `ufid` in the flowtables of `net`.
+fn find<'a>(
+    net: &'a Net,
+    rcu: &'a ReadSection,
+    ufid: &Ufid,
+) -> Option<(Member<'a, FlowTable>, &'a Indexed<Flow>)> {
+    let tables = NetState::of(net)?.tables();
+    let mut before = None;
+    while let Some(m) = tables.next_rcu(rcu, before) {
+        if let Some(flow) = m.state.lookup_ufid(rcu, ufid) {
+            return Some((m, flow));
+        }
+        before = Some(m.id);
+    }
+    None
+}
+
+/// Where a dump stands: the flowtable (by id; `None` before the first) and the position in it.
+pub(crate) struct DumpCursor {
+    table: Option<u64>,
+    pos: IndexCursor<Flow>,
+    done: bool,
+}
+
+/// Buckets walked per read-side section: a sparse table of a million buckets must not hold
+/// the CPU in one section.
+const DUMP_BUDGET: usize = 1024;
+
+impl genl::Handlers for Netlink {
+    type Cursor = DumpCursor;
+
+    fn get(net: &Net, ufid: &Ufid, out: &mut Reply<'_>) -> Result {
+        let rcu = rcu::read_lock();
+        let (m, flow) = find(net, &rcu, ufid).ok_or(ENOENT)?;
+        out.put(&describe(m.nf, flow, None))
+    }
+
+    fn del(net: &Net, ufid: &Ufid, out: &mut Reply<'_>) -> Result {
+        let rcu = rcu::read_lock();
+        let (m, flow) = find(net, &rcu, ufid).ok_or(ENOENT)?;
+        // Racing with expiry or another DEL: whoever tears it down first owns the reason;
+        // the loser finds no live flow.
+        if !teardown(flow, Reason::User) {
+            return Err(ENOENT);
+        }
+        let put = out.put(&describe(m.nf, flow, None));
+        // Freed (and destroyed in hardware) by the GC, now rather than within a second.
+        m.nf.gc().kick(0);
+        put
+    }
+
+    fn flush(net: &Net, ft: &FlowtableFilter<'_>) -> Result<u64> {
+        let Some(state) = NetState::of(net) else {
+            return Ok(0);
+        };
+        let (mut n, mut matched) = (0u64, false);
+        state.tables().for_each_locked(|m| {
+            let (family, table, name) = m.nf.names();
+            if !ft.matches(family, table, name) {
+                return;
+            }
+            matched = true;
+            m.state.index().for_each(|flow| {
+                if teardown(flow, Reason::Flush) {
+                    n += 1;
+                }
+            });
+            m.nf.gc().kick(0);
+        });
+        if !matched && !ft.is_any() {
+            return Err(ENOENT);
+        }
+        Ok(n)
+    }
+
+    fn dump_start() -> Result<KBox<DumpCursor>> {
+        Ok(KBox::new(
+            DumpCursor {
+                table: None,
+                pos: IndexCursor::<Flow>::START,
+                done: false,
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    fn dump(
+        net: &Net,
+        c: &mut DumpCursor,
+        ft: &FlowtableFilter<'_>,
+        out: &mut Reply<'_>,
+    ) -> Result {
+        let Some(state) = NetState::of(net) else {
+            return Ok(());
+        };
+        let tables = state.tables();
+        out.set_generation(tables.generation());
+        if c.table.is_none() && !ft.is_any() {
+            // A filter that names no flowtable is an error, not an empty dump.
+            let rcu = rcu::read_lock();
+            let mut before = None;
+            let mut any = false;
+            while let Some(m) = tables.next_rcu(&rcu, before) {
+                let (family, table, name) = m.nf.names();
+                any |= ft.matches(family, table, name);
+                before = Some(m.id);
+            }
+            if !any {
+                return Err(ENOENT);
+            }
+        }
+        while !c.done {
+            let rcu = rcu::read_lock();
+            // The flowtable the cursor is in, or the next older one if it went away.
+            let current = match c.table {
+                Some(id) => tables.find_rcu(&rcu, id),
+                None => None,
+            };
+            let m = match current {
+                Some(m) => m,
+                None => {
+                    c.pos = IndexCursor::<Flow>::START;
+                    match tables.next_rcu(&rcu, c.table) {
+                        Some(m) => {
+                            c.table = Some(m.id);
+                            m
+                        }
+                        None => {
+                            c.done = true;
+                            break;
+                        }
+                    }
+                }
+            };
+            let (family, table, name) = m.nf.names();
+            let mut full = false;
+            let walked = if ft.matches(family, table, name) {
+                m.state.index().walk(&rcu, &mut c.pos, DUMP_BUDGET, |flow| {
+                    match out.put(&describe(m.nf, flow, None)) {
+                        Ok(()) => ControlFlow::Continue(()),
+                        Err(_) => {
+                            full = true;
+                            ControlFlow::Break(())
+                        }
+                    }
+                })
+            } else {
+                true
+            };
+            if full {
+                // The cursor stays on the flow that did not fit: it starts the next part.
+                break;
+            }
+            if walked {
+                // On to the next older flowtable.
+                match tables.next_rcu(&rcu, Some(m.id)) {
+                    Some(next) => {
+                        c.table = Some(next.id);
+                        c.pos = IndexCursor::<Flow>::START;
+                    }
+                    None => c.done = true,
+                }
+            }
+            drop(rcu);
+            rcu::cond_resched();
+        }
+        Ok(())
+    }
+}

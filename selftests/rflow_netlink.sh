@@ -1,0 +1,380 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Flows by UFID over rflow's generic netlink family, through rflowctl (tools/rflowctl) and,
+# for what rflowctl never sends, raw requests (rflow_genl.py); the family's YAML spec is
+# checked by talking to the module through the kernel's own tools/net/ynl/cli.py when the
+# VM has it. The checks:
+#   - list/get/count: flows created by real traffic (TCP over IPv4 with masquerade, UDP over
+#     IPv6) are listed once each with both directions, their UFIDs, devices, NAT flags and
+#     counters that match what was sent; JSON output parses; `get` of each UFID returns it;
+#     terse dumps carry UFIDs and counters only and are smaller;
+#   - del: deleting a live TCP flow hands the connection back to conntrack (no [OFFLOAD]);
+#     deleting a UDP flow that keeps sending: its next packets offload it again under a new
+#     UFID, the old one is gone; del by filter; del without a UFID or filter is refused;
+#   - flush: of one flowtable, then of all; counts what it tore down;
+#   - events: `watch` sees NEW, then DESTROY with reason user, for the same UFID, in order;
+#     expiry and flush reasons;
+#   - namespaces: another namespace sees none of the router's flows, nor its UFIDs;
+#   - bad input: UFIDs of 0, 15 and 17 bytes, unknown attributes, malformed nests, unknown
+#     flags, event commands: each refused with an errno and an extack message, the live flow
+#     untouched; an unprivileged user gets EPERM with a message, for every command;
+#   - a dump while flows come and go: every stable flow exactly once, none twice;
+#   - a netlink fuzzer: random and mutated requests to the family; the kernel's verdict (no
+#     splat, no kmemleak report) decides.
+
+source "$(dirname "$0")/lib.sh"
+
+RFLOWCTL=${RFLOWCTL:-$RFLOW_ROOT/tools/rflowctl/target/release/rflowctl}
+FUZZ_REQUESTS=${FUZZ_REQUESTS:-100000}
+CHURN_FLOWS=${CHURN_FLOWS:-4096}
+
+tap_header 12
+load_impl || { tap_fail "load $RFLOW_IMPL"; tap_done; }
+
+ctl() { "$RFLOWCTL" -n "$nsr" "$@"; }
+
+fresh_topology() {
+	cleanup_topology
+	setup_topology && load_ruleset || return 1
+	ip netns exec "$nsr" nft -f - <<-EOF
+	table ip nat {
+		chain postrouting {
+			type nat hook postrouting priority srcnat;
+			ip daddr 10.0.2.0/24 oifname veth1 masquerade
+		}
+	}
+	EOF
+}
+
+pinger_server() {
+	ip netns exec "$ns2" python3 "$SELFTESTS/udp_pinger.py" server "$1" 7000 >/dev/null 2>&1 &
+	echo $! >"$work/pinger.pid"
+	wait_for 10 udp_bound "$ns2" 7000 || fail "pinger server did not start"
+}
+
+pinger_stop() {
+	kill "$(cat "$work/pinger.pid" 2>/dev/null)" 2>/dev/null
+}
+
+ping_flow() {
+	timeout 300 ip netns exec "$ns1" python3 "$SELFTESTS/udp_pinger.py" client "$@"
+}
+
+# The UFID of the flow whose line in `rflowctl list` matches regex $1.
+ufid_of() {
+	ctl list | grep -E -- "$1" | grep -oE 'ufid:[0-9a-f-]{36}' | head -n 1
+}
+
+json_field() {
+	python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"
+}
+
+check_list_get() {
+	fresh_topology || return 1
+	pinger_server dead:2::99 || return 1
+	ping_flow dead:2::99 7000 41000 20 0.05 >/dev/null || fail "IPv6 echoes lost"
+	TCP_PORT=12345 tcp_transfer 10.0.2.99 300000 3 "ctl list" >"$work/list" || return 1
+	pinger_stop
+	cat "$work/list"
+	[ "$(grep -c 'ufid:' "$work/list")" = 2 ] || fail "not 2 flows listed"
+	grep -E '^tcp .*src=10\.0\.1\.99 dst=10\.0\.2\.99 .*dport=12345 .*src=10\.0\.2\.99 dst=10\.0\.2\.1 .*\[OFFLOAD\]' "$work/list" >/dev/null ||
+		fail "the TCP flow with masquerade is not listed as expected"
+	grep -E '^udp .*src=dead:1::99 dst=dead:2::99 sport=41000 dport=7000 ' "$work/list" >/dev/null ||
+		fail "the IPv6 UDP flow is not listed as expected"
+	grep "^tcp" "$work/list" | grep -q "\[SNAT\]" || fail "the TCP flow is not marked [SNAT]"
+	local u
+	for u in $(grep -oE 'ufid:[0-9a-f-]{36}' "$work/list"); do
+		ctl get "$u" >"$work/get" 2>&1 || fail "get $u: $(cat "$work/get")"
+		grep -q "$u" "$work/get" || fail "get $u returned another flow"
+	done
+	ctl -j list | json_field 'len(d)' >"$work/n" 2>&1 || fail "JSON output does not parse"
+	[ "$(cat "$work/n")" = 2 ] || fail "JSON lists $(cat "$work/n") flows, not 2"
+	echo "count: $(ctl count)"
+	ynl_cross_check "$work/list"
+}
+
+# The family's YAML spec, through the kernel's own netlink client: a dump and a GET of each
+# listed UFID must decode to the same flows rflowctl showed.
+ynl_cross_check() {
+	local cli=$KDIR/tools/net/ynl/cli.py
+	[ -f "$cli" ] || { fail "no $cli in the kernel tree"; return 1; }
+	local ynl=(python3 "$cli" --spec "$RFLOW_ROOT/Documentation/netlink/specs/rflow.yaml"
+		--schema "$KDIR/Documentation/netlink/genetlink-c.yaml")
+	local dump one u
+	dump=$(ip netns exec "$nsr" "${ynl[@]}" --dump get 2>&1) || { fail "ynl dump: $dump"; return 1; }
+	for u in $(grep -oE 'ufid:[0-9a-f-]{36}' "$1"); do
+		grep -q "${u#ufid:}" <<<"$dump" || fail "ynl's dump lacks $u: $dump"
+		one=$(ip netns exec "$nsr" "${ynl[@]}" --do get \
+			--json "{\"ufid\": \"$(tr -d -- - <<<"${u#ufid:}")\"}" 2>&1) ||
+			fail "ynl get $u: $one"
+		grep -q "${u#ufid:}" <<<"$one" && grep -q "'l4proto'" <<<"$one" ||
+			fail "ynl get $u did not decode the flow: $one"
+	done
+	echo "ynl (tools/net/ynl/cli.py with rflow.yaml): dump and get agree with rflowctl"
+}
+
+check_counters() {
+	fresh_topology || return 1
+	pinger_server 10.0.2.99 || return 1
+	ping_flow 10.0.2.99 7000 41001 50 0.02 >/dev/null || fail "echoes lost"
+	local j
+	j=$(ctl -j list --port 41001) || { fail "list failed"; return 1; }
+	pinger_stop
+	echo "$j"
+	# 50 datagrams of 428 IP bytes each way; the first one or two took the slow path.
+	local po pr
+	po=$(json_field 'd[0]["orig"]["packets"]' <<<"$j")
+	pr=$(json_field 'd[0]["reply"]["packets"]' <<<"$j")
+	echo "fast path: $po packets out, $pr back"
+	[ "$po" -ge 45 ] && [ "$po" -le 50 ] && [ "$pr" -ge 45 ] && [ "$pr" -le 50 ] ||
+		fail "counters $po/$pr do not match the 50 datagrams each way"
+	local full terse
+	full=$(ip netns exec "$nsr" python3 "$SELFTESTS/rflow_genl.py" dump-ufids | head -n 1)
+	terse=$(ip netns exec "$nsr" python3 "$SELFTESTS/rflow_genl.py" dump-ufids terse | head -n 1)
+	[ -n "$full" ] && [ "$full" = "$terse" ] || fail "terse dump and full dump differ: $full / $terse"
+	ctl list --terse | grep -q "packets=" || fail "terse list without counters"
+	ctl list --terse | grep -q "src=" && fail "terse list shows tuples"
+	return 0
+}
+
+check_del_tcp() {
+	fresh_topology || return 1
+	local hook="del_live_tcp"
+	del_live_tcp() {
+		local u
+		u=$(ufid_of '^tcp ')
+		[ -n "$u" ] || { fail "no TCP flow listed"; return 1; }
+		ip netns exec "$nsr" conntrack -L -p tcp 2>/dev/null | grep -q OFFLOAD ||
+			fail "conntrack entry not [OFFLOAD] before del"
+		ctl del "$u" >"$work/del" || fail "del $u failed: $(cat "$work/del")"
+		echo "deleted: $(cat "$work/del")"
+		local ct
+		ct=$(ip netns exec "$nsr" conntrack -L -p tcp --dport 12345 2>/dev/null)
+		echo "conntrack: $ct"
+		[[ $ct == *ESTABLISHED* ]] || fail "conntrack lost the connection"
+		[[ $ct != *OFFLOAD* ]] || fail "conntrack entry still [OFFLOAD] after del"
+		# Torn down at once; listed (marked [TEARDOWN]) until the GC frees it.
+		wait_for 5 sh -c "! $RFLOWCTL -n $nsr get $u >/dev/null 2>&1" ||
+			fail "the deleted UFID is still there"
+		wait_for 5 sh -c "! $RFLOWCTL -n $nsr list | grep -q $u" || fail "deleted flow still listed"
+	}
+	TCP_PORT=12345 tcp_transfer 10.0.2.99 300000 4 "$hook"
+}
+
+check_del_reoffload() {
+	fresh_topology || return 1
+	pinger_server 10.0.2.99 || return 1
+	ping_flow 10.0.2.99 7000 41002 100 0.05 >"$work/pings" &
+	local pid=$!
+	wait_for 10 sh -c "$RFLOWCTL -n $nsr list --port 41002 | grep -q ufid:" || fail "not offloaded"
+	local old new
+	old=$(ufid_of 'sport=41002')
+	ctl del "$old" >/dev/null || fail "del failed"
+	wait_for 10 sh -c "$RFLOWCTL -n $nsr list --port 41002 | grep ufid: | grep -qv $old" ||
+		fail "not offloaded again after del"
+	new=$(ufid_of 'sport=41002')
+	echo "UFID before del $old, after $new"
+	[ -n "$new" ] && [ "$new" != "$old" ] || fail "re-offloaded flow kept UFID $old"
+	local out rc
+	out=$(ctl get "$old" 2>&1)
+	rc=$?
+	echo "get of the old UFID: exit $rc: $out"
+	[ $rc = 1 ] || fail "get of a deleted UFID exited $rc"
+	grep -q "no flow with this UFID" <<<"$out" || fail "no extack message: $out"
+	wait "$pid" || fail "echoes lost around the del: $(cat "$work/pings")"
+	# del by filter, then refusals.
+	ctl del --port 41002 >/dev/null || fail "del by filter failed"
+	out=$(ctl del 2>&1)
+	rc=$?
+	[ $rc = 2 ] || fail "del without UFID or filter exited $rc: $out"
+	pinger_stop
+}
+
+check_flush() {
+	fresh_topology || return 1
+	ip -net "$nsr" link add dummy0 type dummy && ip -net "$nsr" link set dummy0 up
+	ip netns exec "$nsr" nft add flowtable inet filter g '{ hook ingress priority 10; devices = { dummy0 }; }' ||
+		fail "cannot add flowtable g"
+	pinger_server 10.0.2.99 || return 1
+	local p
+	for p in 41010 41011 41012; do
+		ping_flow 10.0.2.99 7000 $p 5 0.02 >/dev/null || fail "echoes lost"
+	done
+	pinger_stop
+	[ "$(ctl count)" = 3 ] || fail "$(ctl count) flows before flush, not 3"
+	local out
+	out=$(ctl flush --flowtable g)
+	echo "flush of the empty flowtable g: $out"
+	[[ $out == "0 flows flushed" ]] || fail "flush of g: $out"
+	[ "$(ctl count)" = 3 ] || fail "flush of g took flows of f"
+	out=$(ctl flush)
+	echo "flush: $out"
+	[[ $out == "3 flows flushed" ]] || fail "flush: $out"
+	wait_for 5 sh -c "[ \$($RFLOWCTL -n $nsr count) = 0 ]" || fail "flows left after flush"
+	ip netns exec "$nsr" conntrack -L 2>/dev/null | grep -q OFFLOAD && fail "conntrack still [OFFLOAD]"
+	return 0
+}
+
+check_events() {
+	fresh_topology || return 1
+	ip netns exec "$nsr" sysctl -q net.netfilter.nf_flowtable_udp_timeout=2
+	ctl -j watch --count 6 --timeout 60 >"$work/events" 2>"$work/events.err" &
+	local watcher=$!
+	sleep 1
+	pinger_server 10.0.2.99 || return 1
+	ping_flow 10.0.2.99 7000 41020 5 0.02 >/dev/null || fail "echoes lost"
+	local u
+	u=$(ufid_of 'sport=41020')
+	ctl del "$u" >/dev/null || fail "del failed"
+	ping_flow 10.0.2.99 7000 41021 5 0.02 >/dev/null || fail "echoes lost"
+	# The second flow expires (2 s).
+	ping_flow 10.0.2.99 7000 41022 5 0.02 >/dev/null || fail "echoes lost"
+	ctl flush >/dev/null
+	wait "$watcher" || fail "watch did not see 6 events: $(cat "$work/events" "$work/events.err")"
+	pinger_stop
+	cat "$work/events"
+	python3 - "$work/events" "$u" <<-'EOF' || fail "events do not match what happened"
+	import json, sys
+	ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+	deleted = sys.argv[2]
+	def port(e):
+	    return e["orig"]["sport"]
+	seq = [(e["event"], port(e), e.get("reason")) for e in ev]
+	print(seq)
+	assert seq[0][:2] == ("new", 41020), seq
+	assert ev[0]["ufid"] == deleted and ev[1]["ufid"] == deleted, "UFIDs differ"
+	assert seq[1] == ("destroy", 41020, "user"), seq
+	rest = sorted(seq[2:])
+	assert [s[:2] for s in rest if s[0] == "new"] == [("new", 41021), ("new", 41022)], rest
+	reasons = {s[1]: s[2] for s in rest if s[0] == "destroy"}
+	assert reasons.get(41021) in ("expired", "flush") and reasons.get(41022) in ("expired", "flush"), reasons
+	EOF
+}
+
+check_netns() {
+	fresh_topology || return 1
+	pinger_server 10.0.2.99 || return 1
+	ping_flow 10.0.2.99 7000 41030 5 0.02 >/dev/null || fail "echoes lost"
+	pinger_stop
+	local u out rc
+	u=$(ufid_of 'sport=41030')
+	[ -n "$u" ] || { fail "no flow"; return 1; }
+	[ "$("$RFLOWCTL" -n "$ns1" count)" = 0 ] || fail "ns1 sees the router's flows"
+	out=$("$RFLOWCTL" -n "$ns1" get "$u" 2>&1)
+	rc=$?
+	echo "get from ns1: exit $rc: $out"
+	[ $rc = 1 ] || fail "ns1 got the router's flow"
+	out=$("$RFLOWCTL" -n "$ns1" del "$u" 2>&1)
+	[ $? = 1 ] || fail "ns1 deleted the router's flow"
+	"$RFLOWCTL" -n "$ns1" flush >/dev/null
+	ctl get "$u" >/dev/null || fail "the flow is gone after another namespace's del and flush"
+}
+
+check_bad_input() {
+	fresh_topology || return 1
+	pinger_server 10.0.2.99 || return 1
+	ping_flow 10.0.2.99 7000 41040 5 0.02 >/dev/null || fail "echoes lost"
+	pinger_stop
+	local u hex
+	u=$(ufid_of 'sport=41040')
+	hex=$(tr -d -- '-' <<<"${u#ufid:}")
+	ip netns exec "$nsr" python3 "$SELFTESTS/rflow_genl.py" bad-input "$hex" ||
+		fail "a hostile request was not refused as it should be"
+	local out rc
+	for bad in "ufid:1234" "ufid:$(printf '%036d' 0)x" "1234567"; do
+		out=$(ctl get "$bad" 2>&1)
+		rc=$?
+		[ $rc = 2 ] || fail "get $bad exited $rc: $out"
+	done
+	out=$(ctl frobnicate 2>&1)
+	[ $? = 2 ] || fail "an unknown command did not exit 2"
+	ctl get "$u" >/dev/null || fail "the flow is gone"
+}
+
+check_eperm() {
+	fresh_topology || return 1
+	local out rc
+	out=$(ip netns exec "$nsr" setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+		python3 "$SELFTESTS/rflow_genl.py" eperm 2>&1)
+	rc=$?
+	echo "$out"
+	[ $rc = 0 ] || fail "an unprivileged request was not refused with EPERM and a message"
+	out=$(ip netns exec "$nsr" setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+		"$RFLOWCTL" list 2>&1)
+	rc=$?
+	echo "rflowctl list as nobody: exit $rc: $out"
+	[ $rc = 1 ] || fail "rflowctl list as nobody exited $rc"
+	out=$(ip netns exec "$nsr" setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+		"$RFLOWCTL" watch --count 1 --timeout 2 2>&1)
+	[ $? = 1 ] || fail "an unprivileged watch was allowed: $out"
+}
+
+# pktgen keeps $CHURN_FLOWS UDP flows alive; short UDP pings come and go meanwhile; dumps in a
+# loop must list every pktgen flow exactly once (unless marked interrupted).
+check_dump_churn() {
+	# As rflow_scale.sh fills its table: no NAT, pass 1 makes the conntrack entries, pass 2
+	# the flows.
+	cleanup_topology
+	setup_topology && load_ruleset || return 1
+	# Long enough for the stable flows to outlive the dumps.
+	ip netns exec "$nsr" sysctl -q net.netfilter.nf_flowtable_udp_timeout=600
+	many_flows_prepare "$CHURN_FLOWS" || return 1
+	many_flows_send "$MANY_FLOWS" >/dev/null
+	many_flows_send "$MANY_FLOWS" >/dev/null
+	local stable
+	stable=$(ctl count --port 9)
+	echo "stable flows: $stable of $MANY_FLOWS tuples"
+	[ "$stable" -ge $((MANY_FLOWS * 9 / 10)) ] || fail "only $stable flows offloaded"
+	pinger_server 10.0.2.99 || return 1
+	# Churn: flows come (a ping) and go (a del) while the dumps run.
+	( for p in $(seq 42000 42100); do
+		ping_flow 10.0.2.99 7000 "$p" 2 0.01 >/dev/null 2>&1
+		"$RFLOWCTL" -n "$nsr" del --port "$p" >/dev/null 2>&1
+	done ) &
+	local churn=$!
+	local i dumps=0 bad=0 intr=0
+	for i in 1 2 3 4 5; do
+		ip netns exec "$nsr" python3 "$SELFTESTS/rflow_genl.py" dump-ufids terse >"$work/d$i" || { bad=1; break; }
+		dumps=$((dumps + 1))
+		local dup
+		dup=$(grep -v '^#' "$work/d$i" | sort | uniq -d | wc -l)
+		grep -q 'interrupted 1' "$work/d$i" && intr=$((intr + 1))
+		if [ "$dup" != 0 ] && ! grep -q 'interrupted 1' "$work/d$i"; then
+			fail "dump $i reported $dup flows twice"
+		fi
+		[ "$(grep -vc '^#' "$work/d$i")" -ge "$stable" ] || fail "dump $i missed stable flows: $(grep -vc '^#' "$work/d$i") < $stable"
+	done
+	kill "$churn" 2>/dev/null
+	wait "$churn" 2>/dev/null
+	pinger_stop
+	echo "$dumps dumps during churn, $intr marked interrupted"
+	[ $bad = 0 ] || fail "a dump failed"
+}
+
+check_fuzz() {
+	fresh_topology || return 1
+	pinger_server 10.0.2.99 || return 1
+	ping_flow 10.0.2.99 7000 41050 5 0.02 >/dev/null || fail "echoes lost"
+	pinger_stop
+	local hex
+	hex=$(ufid_of 'sport=41050' | sed 's/ufid://; s/-//g')
+	ip netns exec "$nsr" timeout 1500 python3 "$SELFTESTS/rflow_genl.py" fuzz "$FUZZ_REQUESTS" "$RANDOM" "$hex" ||
+		fail "the fuzzer stopped"
+	# The family still answers.
+	ctl count >/dev/null || fail "the family does not answer after the fuzzer"
+}
+
+tap_check "list, get, count, JSON: TCP/IPv4 with masquerade and UDP/IPv6 flows by UFID" check_list_get
+tap_check "per-direction counters match the traffic; terse dumps carry UFIDs and counters only" check_counters
+tap_check "del of a live TCP flow hands it back to conntrack" check_del_tcp
+tap_check "del of a busy UDP flow: offloaded again under a new UFID; del by filter; no del without UFID" check_del_reoffload
+tap_check "flush of one flowtable, then of all" check_flush
+tap_check "watch: NEW and DESTROY events in order, with reasons user, expired, flush" check_events
+tap_check "another namespace sees, deletes and flushes none of the router's flows" check_netns
+tap_check "hostile requests: an errno and an extack message each, nothing changes" check_bad_input
+tap_check "without CAP_NET_ADMIN: EPERM with a message for every command and the events" check_eperm
+tap_check "dumps during churn: every stable flow exactly once ($CHURN_FLOWS flows)" check_dump_churn
+tap_check "netlink fuzzer: $FUZZ_REQUESTS random and mutated requests" check_fuzz
+tap_check "rflow is still the flowtable" rflow_is_the_flowtable
+tap_done
