@@ -3,7 +3,8 @@
 #
 # The main job: installs what is missing, builds (or reuses) the kernel and rflow.ko, boots a
 # VM, forwards TCP and UDP traffic through an rflow flowtable between two namespaces, and shows
-# the flows (/proc/net/rflow), conntrack's view and the counters that prove the bypass.
+# the flows (rflowctl: list, JSON, a del, stats, the events), conntrack's view and the counters
+# that prove the bypass.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -11,4 +12,6 @@ source "$(dirname "$0")/lib.sh"
 KDIR=$("$RFLOW_ROOT/scripts/build-kernel.sh")
 mapfile -t MAKE_ARGS < <(kernel_make_args)
 make -C "$KDIR" M="$RFLOW_ROOT" "${MAKE_ARGS[@]}" modules
-exec "$RFLOW_ROOT/scripts/vm.sh" -- scripts/demo.sh
+RFLOWCTL_TARGET=$RFLOW_CACHE/rflowctl-target
+(cd "$RFLOW_ROOT/tools/rflowctl" && CARGO_TARGET_DIR=$RFLOWCTL_TARGET cargo build --quiet --release)
+exec "$RFLOW_ROOT/scripts/vm.sh" -- scripts/demo.sh "$RFLOWCTL_TARGET/release/rflowctl"
