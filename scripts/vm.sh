@@ -57,15 +57,24 @@ if [ "$icount" -eq 1 ]; then
 	qemu_opts="$qemu_opts -icount shift=0,sleep=off"
 fi
 
+# The command goes to the guest in a file, not on the kernel command line: vng base64-encodes
+# --exec into it, and x86's command line holds 2048 bytes. A longer one is cut silently, init=
+# (vng's last argument) with it, and the kernel panics with "No working init found" (the debug
+# run's selection of cases once did exactly that). The guest reads the host's root filesystem.
+mkdir -p "$RFLOW_CACHE/vm"
+command_file=$(mktemp "$RFLOW_CACHE/vm/command.XXXXXX")
+printf '%q ' "$@" >"$command_file"
+
 console=${VM_CONSOLE:-$(mktemp --tmpdir rflow-console.XXXXXX)}
 : >"$console"
 # QEMU opens its stdout chardev with O_TRUNC: writing through a pipe keeps whatever the caller
 # redirected stdout to (`make run > file`) from being truncated.
 vng --run "$KDIR" --disable-kvm --force-9p --verbose --cpus "${VM_CPUS:-2}" \
 	--memory "${VM_MEMORY:-2G}" --append "$append" --qemu-opts="$qemu_opts" \
-	--rwdir "$RFLOW_ROOT" --cwd "$RFLOW_ROOT" --exec "$(printf '%q ' "$@")" \
+	--rwdir "$RFLOW_ROOT" --cwd "$RFLOW_ROOT" --exec "bash $(printf %q "$command_file")" \
 	2>"$console" | cat
 rc=${PIPESTATUS[0]}
+rm -f "$command_file"
 
 # What a kernel in trouble prints, and what QEMU prints when it dies.
 splat='BUG: |WARNING: |KASAN|UBSAN|general protection|Oops|Kernel panic|kernel BUG|'
