@@ -135,15 +135,10 @@ fn find<'a>(
     rcu: &'a ReadSection,
     ufid: &Ufid,
 ) -> Option<(Member<'a, FlowTable>, &'a Indexed<Flow>)> {
-    let tables = NetState::of(net)?.tables();
-    let mut before = None;
-    while let Some(m) = tables.next_rcu(rcu, before) {
-        if let Some(flow) = m.state.lookup_ufid(rcu, ufid) {
-            return Some((m, flow));
-        }
-        before = Some(m.id);
-    }
-    None
+    NetState::of(net)?.tables().iter_rcu(rcu).find_map(|m| {
+        let flow = m.state.lookup_ufid(rcu, ufid)?;
+        Some((m, flow))
+    })
 }
 
 /// Where a dump stands: the flowtable (by id; `None` before the first) and the position in it.
@@ -186,8 +181,7 @@ impl genl::Handlers for Netlink {
         };
         let (mut n, mut matched) = (0u64, false);
         state.tables().for_each_locked(|m| {
-            let (family, table, name) = m.nf.names();
-            if !ft.matches(family, table, name) {
+            if !ft.matches(m.nf.names()) {
                 return;
             }
             matched = true;
@@ -229,13 +223,7 @@ impl genl::Handlers for Netlink {
         if c.table.is_none() && !ft.is_any() {
             // A filter that names no flowtable is an error, not an empty dump.
             let rcu = rcu::read_lock();
-            let mut before = None;
-            let mut any = false;
-            while let Some(m) = tables.next_rcu(&rcu, before) {
-                let (family, table, name) = m.nf.names();
-                any |= ft.matches(family, table, name);
-                before = Some(m.id);
-            }
+            let any = tables.iter_rcu(&rcu).any(|m| ft.matches(m.nf.names()));
             if !any {
                 return Err(ENOENT);
             }
@@ -263,9 +251,8 @@ impl genl::Handlers for Netlink {
                     }
                 }
             };
-            let (family, table, name) = m.nf.names();
             let mut full = false;
-            let walked = if ft.matches(family, table, name) {
+            let walked = if ft.matches(m.nf.names()) {
                 m.state.index().walk(&rcu, &mut c.pos, DUMP_BUDGET, |flow| {
                     match out.put(&describe(m.nf, flow, None)) {
                         Ok(()) => ControlFlow::Continue(()),

@@ -101,8 +101,9 @@ impl FlowtableFilter<'_> {
         self.0.family == 0 && !self.0.has_table && !self.0.has_name
     }
 
-    /// Returns whether flowtable `table` `name` of family `family` matches.
-    pub(crate) fn matches(&self, family: u8, table: &CStr, name: &CStr) -> bool {
+    /// Returns whether the flowtable of `names` (family, table, name) matches.
+    pub(crate) fn matches(&self, names: (u8, &CStr, &CStr)) -> bool {
+        let (family, table, name) = names;
         let f = self.0;
         // C filled the arrays from NUL-terminated attributes with `nla_strscpy()`.
         fn text(a: &[u8]) -> Option<&CStr> {
@@ -161,9 +162,8 @@ impl<H: Handlers> Adapter<H> {
         ufid: *const u8,
         r: *mut bindings::rflow_nl_reply,
     ) -> kernel::ffi::c_int {
-        // SAFETY: See the function's contract.
-        let (net, ufid, r) = unsafe { (Net::from_raw(net), read_ufid(ufid), &mut *r) };
-        errno(H::get(net, &ufid, &mut Reply(r)))
+        // SAFETY: The same contract as this function's.
+        unsafe { by_ufid(net, ufid, r, H::get) }
     }
 
     /// # Safety
@@ -174,9 +174,8 @@ impl<H: Handlers> Adapter<H> {
         ufid: *const u8,
         r: *mut bindings::rflow_nl_reply,
     ) -> kernel::ffi::c_int {
-        // SAFETY: See the function's contract.
-        let (net, ufid, r) = unsafe { (Net::from_raw(net), read_ufid(ufid), &mut *r) };
-        errno(H::del(net, &ufid, &mut Reply(r)))
+        // SAFETY: The same contract as this function's.
+        unsafe { by_ufid(net, ufid, r, H::del) }
     }
 
     /// # Safety
@@ -230,6 +229,24 @@ impl<H: Handlers> Adapter<H> {
         // SAFETY: Made by `KBox::into_raw` in `dump_start`, freed once (function contract).
         drop(unsafe { KBox::from_raw(cursor.cast::<H::Cursor>()) });
     }
+}
+
+/// Answers a request about one flow (GET or DEL) with `handler`.
+///
+/// # Safety
+///
+/// `net` is the requester's namespace, `ufid` points to [`UFID_LEN`] bytes and `r` to the
+/// request's reply; all valid for the call.
+unsafe fn by_ufid(
+    net: *mut bindings::net,
+    ufid: *const u8,
+    r: *mut bindings::rflow_nl_reply,
+    handler: fn(&Net, &Ufid, &mut Reply<'_>) -> Result,
+) -> kernel::ffi::c_int {
+    // SAFETY: See the function's contract: `net` and `r` are valid and `r` is ours for the
+    // call, `ufid` has `UFID_LEN` bytes.
+    let (net, ufid, r) = unsafe { (Net::from_raw(net), read_ufid(ufid), &mut *r) };
+    errno(handler(net, &ufid, &mut Reply(r)))
 }
 
 /// # Safety

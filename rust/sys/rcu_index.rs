@@ -88,6 +88,32 @@ impl<E> Mem<E> for KernelMem {
     }
 }
 
+/// Makes a node type with fields `link`, `hash` and `key` an [`Entry`] of the hash tables.
+macro_rules! hashed_node {
+    ($node:ident) => {
+        // SAFETY: `link`, `hash` and `key` are fixed for the life of the node (the invariant of
+        // both node types).
+        unsafe impl<K: Ord + Copy> Entry for $node<K> {
+            type Key = K;
+
+            #[inline(always)]
+            fn link(&self) -> &Link<Self> {
+                &self.link
+            }
+
+            #[inline(always)]
+            fn hash(&self) -> u64 {
+                self.hash
+            }
+
+            #[inline(always)]
+            fn key(&self) -> &K {
+                &self.key
+            }
+        }
+    };
+}
+
 /// One hashed key of an indexed object.
 ///
 /// # Invariants
@@ -98,26 +124,6 @@ pub(crate) struct Node<K> {
     hash: u64,
     key: K,
     slot: u8,
-}
-
-// SAFETY: `link`, `hash` and `key` are fixed for the life of the node (type invariant).
-unsafe impl<K: Ord + Copy> Entry for Node<K> {
-    type Key = K;
-
-    #[inline(always)]
-    fn link(&self) -> &Link<Self> {
-        &self.link
-    }
-
-    #[inline(always)]
-    fn hash(&self) -> u64 {
-        self.hash
-    }
-
-    #[inline(always)]
-    fn key(&self) -> &K {
-        &self.key
-    }
 }
 
 /// The node under which the alternate table of an [`Index`] finds an object.
@@ -131,25 +137,8 @@ pub(crate) struct AltNode<K> {
     key: K,
 }
 
-// SAFETY: `link`, `hash` and `key` are fixed for the life of the node (type invariant).
-unsafe impl<K: Ord + Copy> Entry for AltNode<K> {
-    type Key = K;
-
-    #[inline(always)]
-    fn link(&self) -> &Link<Self> {
-        &self.link
-    }
-
-    #[inline(always)]
-    fn hash(&self) -> u64 {
-        self.hash
-    }
-
-    #[inline(always)]
-    fn key(&self) -> &K {
-        &self.key
-    }
-}
+hashed_node!(Node);
+hashed_node!(AltNode);
 
 /// Payloads of an [`Index`]: what they are keyed by and where their objects come from.
 pub(crate) trait Payload: Sized + Send + Sync + 'static {

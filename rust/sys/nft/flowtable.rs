@@ -235,6 +235,19 @@ impl<S: FlowtableOps> Registry<S> {
         None
     }
 
+    /// Returns the flowtables, newest first, as a read-side section sees them.
+    pub(crate) fn iter_rcu<'a>(
+        &'a self,
+        rcu: &'a ReadSection,
+    ) -> impl Iterator<Item = Member<'a, S>> + 'a {
+        let mut before = None;
+        core::iter::from_fn(move || {
+            let m = self.next_rcu(rcu, before)?;
+            before = Some(m.id);
+            Some(m)
+        })
+    }
+
     /// Returns the flowtable with id `id`, if still there.
     pub(crate) fn find_rcu<'a>(&'a self, rcu: &'a ReadSection, id: u64) -> Option<Member<'a, S>> {
         self.next_rcu(rcu, id.checked_add(1)).filter(|m| m.id == id)
