@@ -9,7 +9,9 @@
 # make host-test  only the host unit tests of the pure logic (rust/pure)
 # make install    the modules (into /lib/modules/KREL/updates, then depmod), the modprobe.d
 #                 file that makes nft load rflow instead of the C flowtable, rflowctl and its
-#                 man page; DESTDIR= stages it elsewhere
+#                 man page; DESTDIR= stages it elsewhere, BUILD_DIR= installs a module built
+#                 in another tree (scripts/build-module.sh's), RFLOWCTL_TARGET= a cargo target
+#                 directory where rflowctl is already built
 # make clean
 
 # scripts/lib.sh is bash ($(shell) uses this too).
@@ -22,21 +24,25 @@ KMAKE_ARGS := $(shell . $(ROOT)/scripts/lib.sh && kernel_make_args)
 
 default: modules
 
+# Where the module is built: the source tree itself unless told otherwise.
+BUILD_DIR ?= $(ROOT)
+RFLOWCTL_TARGET ?= $(ROOT)/tools/rflowctl/target
+
 modules:
 	@test -n "$(KDIR)" || { echo "no kernel build directory"; exit 1; }
-	$(MAKE) -C $(KDIR) M=$(ROOT) $(KMAKE_ARGS) modules
+	$(MAKE) -C $(KDIR) M=$(BUILD_DIR) $(KMAKE_ARGS) modules
 
 PREFIX ?= /usr/local
 KREL = $(shell $(MAKE) -s -C $(KDIR) kernelrelease 2>/dev/null)
 
 rflowctl:
-	cd $(ROOT)/tools/rflowctl && cargo build --release --quiet
+	cd $(ROOT)/tools/rflowctl && cargo build --release --quiet --target-dir $(RFLOWCTL_TARGET)
 
 install: modules rflowctl
-	$(MAKE) -C $(KDIR) M=$(ROOT) $(KMAKE_ARGS) INSTALL_MOD_PATH=$(DESTDIR) modules_install
+	$(MAKE) -C $(KDIR) M=$(BUILD_DIR) $(KMAKE_ARGS) INSTALL_MOD_PATH=$(DESTDIR) modules_install
 	depmod $(if $(DESTDIR),-b $(DESTDIR)) -a $(KREL)
 	install -D -m 0644 $(ROOT)/scripts/modprobe.d/rflow.conf $(DESTDIR)/usr/lib/modprobe.d/rflow.conf
-	install -D -m 0755 $(ROOT)/tools/rflowctl/target/release/rflowctl $(DESTDIR)$(PREFIX)/sbin/rflowctl
+	install -D -m 0755 $(RFLOWCTL_TARGET)/release/rflowctl $(DESTDIR)$(PREFIX)/sbin/rflowctl
 	install -D -m 0644 $(ROOT)/tools/rflowctl/rflowctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/rflowctl.8
 
 check:

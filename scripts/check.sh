@@ -150,6 +150,23 @@ RFLOWCTL_TARGET=$RFLOW_CACHE/rflowctl-target
 rflowctl=$?
 result $rflowctl "build: tools/rflowctl, clippy and rustfmt clean"
 RFLOWCTL_BIN=$RFLOWCTL_TARGET/release/rflowctl
+# `make install` staged as a distribution would have it: the kernel's modules first, then
+# rflow's installation on top, from the builds above (nothing is built again). The control VM
+# makes it the guest's module tree (selftests/rflow_install.sh).
+INSTALL_ROOT=$RFLOW_CACHE/install-root
+rm -rf "$INSTALL_ROOT"
+if [ "$build" -eq 0 ] && [ "$rflowctl" -eq 0 ]; then
+	mapfile -t KMAKE < <(kernel_make_args)
+	install_out=$(
+		make -C "$KDIR" "${KMAKE[@]}" INSTALL_MOD_PATH="$INSTALL_ROOT" modules_install 2>&1 &&
+		make -C "$RFLOW_ROOT" install KDIR="$KDIR" BUILD_DIR="$(dirname "$KO")" \
+			RFLOWCTL_TARGET="$RFLOWCTL_TARGET" DESTDIR="$INSTALL_ROOT" \
+			CLIPPY=1 KRUSTFLAGS=-Dwarnings 2>&1
+	)
+	install_rc=$?
+	[ "$install_rc" -eq 0 ] || tail -n 20 <<<"$install_out"
+	result $install_rc "install: make install DESTDIR= stages the modules, modprobe.d, rflowctl, man page"
+fi
 # The family's YAML spec against the kernel's schema for genetlink-c specs (the selftests then
 # talk to the module through it with the kernel's tools/net/ynl/cli.py).
 python3 - "$KDIR/Documentation/netlink/genetlink-c.yaml" \
@@ -220,7 +237,7 @@ vm_run "vm normal" -- "${COMMON[@]}" RFLOW_KO="$KO" \
 stage "vm: normal kernel, control run against C"
 vm_run "vm control" --allow-c-flowtable -- "${COMMON[@]}" RFLOW_KO="$KO" \
 	HOSTILE_COMPARE=1 FRAMES="${CI_HOSTILE_FRAMES:-300000}" HW_COMPARE=1 TEST_TIMEOUT=1800 \
-	control.sh rflow_hostile.sh rflow_hw_offload.sh
+	INSTALL_ROOT="$INSTALL_ROOT" control.sh rflow_hostile.sh rflow_hw_offload.sh rflow_install.sh
 
 stage "debug kernel build (waiting for the background build)"
 if ! wait "$debug_build"; then
