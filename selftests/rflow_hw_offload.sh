@@ -44,6 +44,10 @@
 #     cleanup callback, which destroys them first;
 #   - 30 s of loading and deleting offload rulesets with random bind failures: every load either
 #     works or fails cleanly, nothing stays bound, nothing leaks (the debug VM's kmemleak);
+#   - rflow only: rflowctl shows a flow in hardware ([HW_OFFLOAD], hardware counters that grow
+#     with what the ASIC forwards, its UFID equal to the cookie of both of the ASIC's entries),
+#     and `watch` sees NEW, then HW offloaded, then on a DEL the HW events down to dead and
+#     DESTROY with reason user, all for that UFID and in that order; the DEL empties the ASIC;
 #   - rflow only: with net.rflow.hw_offload_best_effort=1, a flowtable with a device no driver
 #     offloads for loads, the device stays in software and is listed in /proc/net/rflow;
 #   - deleting the flowtable with flows in hardware: their DESTROYs reach the driver before
@@ -66,7 +70,9 @@ PORT_FULL_B=40004
 
 # Checks both implementations run, and rflow's own (best-effort mode, which C lacks).
 CHECKS=19
-RFLOW_ONLY=1
+RFLOW_ONLY=2
+RFLOWCTL=${RFLOWCTL:-$RFLOW_ROOT/tools/rflowctl/target/release/rflowctl}
+PORT_CTL=40020
 if [ "${HW_COMPARE:-0}" = 1 ]; then
 	IMPLS=c
 	tap_header $((CHECKS + 1))
@@ -460,6 +466,73 @@ check_ipv6_nat() {
 
 # net.rflow.hw_offload_best_effort=1: a flowtable with a device no driver offloads for loads,
 # that device stays in software (listed), flows between the ASIC's ports go to hardware.
+# rflowctl on a flow in hardware: listing, counters, the UFID as the rules' cookie, events.
+check_rflowctl_hw() {
+	sim_setup && sim_ruleset && pinger_server || return 1
+	local ctl=("$RFLOWCTL" -n "$nsr")
+	"${ctl[@]}" -j watch --timeout 60 >"$work/hw.events" 2>"$work/hw.watch.err" &
+	local watcher=$!
+	sleep $((2 * TIME_SCALE))
+	ping_flow $PORT_CTL 10 0.05 >/dev/null || fail "warm-up echoes lost"
+	wait_for 10 sim_entries_are 2 || fail "not offloaded: $(sim_counter entries) entries"
+	wait_for 5 sh -c "${ctl[*]} list --port $PORT_CTL | grep -q HW_OFFLOAD" ||
+		fail "rflowctl does not show [HW_OFFLOAD]"
+	local line u
+	line=$("${ctl[@]}" list --port $PORT_CTL)
+	echo "$line"
+	u=$(grep -oE 'ufid:[0-9a-f-]{36}' <<<"$line" | head -n 1)
+	[ -n "$u" ] || { fail "no UFID listed"; return 1; }
+	# Both of the ASIC's entries (one per direction) carry the flow's UFID as their cookie.
+	local tagged
+	tagged=$(grep -c -- " $u\( \|$\)" "$SIM/entries")
+	[ "$tagged" = 2 ] || fail "$tagged ASIC entries carry $u: $(cat "$SIM/entries")"
+	# The hardware counters follow what the ASIC forwards (read with the stats work, about once
+	# a second).
+	local hits0
+	hits0=$(sim_counter hit_packets)
+	ping_flow $PORT_CTL 100 0.01 >/dev/null || fail "echoes lost through the ASIC"
+	local hits=$(( $(sim_counter hit_packets) - hits0 ))
+	wait_for $((5 * TIME_SCALE)) sh -c "${ctl[*]} -j get $u | python3 -c '
+import json, sys
+f = json.load(sys.stdin)
+sys.exit(0 if f[\"orig\"][\"hw_packets\"] + f[\"reply\"][\"hw_packets\"] >= $hits else 1)'" ||
+		fail "hardware counters below the ASIC's $hits hits: $("${ctl[@]}" -j get "$u")"
+	"${ctl[@]}" -j get "$u" | python3 -c '
+import json, sys
+f = json.load(sys.stdin)
+print("get: hw_state", f["hw_state"], "hw_packets", f["orig"]["hw_packets"], "+",
+      f["reply"]["hw_packets"], "software packets", f["orig"]["packets"], "+", f["reply"]["packets"])
+sys.exit(0 if f["hw_state"] == "offloaded" else 1)' || fail "hw_state is not offloaded"
+	"${ctl[@]}" del "$u" || fail "del $u"
+	wait_for 10 sim_entries_are 0 || fail "the ASIC still holds $(sim_counter entries) entries after the del"
+	sleep $((2 * TIME_SCALE))
+	kill "$watcher" 2>/dev/null
+	wait "$watcher" 2>/dev/null
+	kill "$pinger" 2>/dev/null
+	# The events of this UFID, in order: new, hw offloaded, hw ... dead, destroy user.
+	local seq
+	seq=$(python3 - "$work/hw.events" "$u" <<-'PY'
+	import json, sys
+	out = []
+	for line in open(sys.argv[1]):
+	    e = json.loads(line)
+	    if e.get("ufid") != sys.argv[2]:
+	        continue
+	    if e["event"] == "hw":
+	        out.append("hw:" + e["hw_state"])
+	    elif e["event"] == "destroy":
+	        out.append("destroy:" + e.get("reason", "?"))
+	    else:
+	        out.append(e["event"])
+	print(" ".join(out))
+	PY
+	)
+	echo "events of $u: $seq"
+	[[ $seq =~ ^new\ hw:offloaded\ .*destroy:user ]] ||
+		fail "events out of order or missing: '$seq' ($(head -c 300 "$work/hw.watch.err"))"
+	[[ $seq == *hw:dead* ]] || fail "no HW event for the flow leaving the hardware: '$seq'"
+}
+
 check_best_effort() {
 	sim_setup || return 1
 	ip -net "$nsr" link add vethx type veth peer name vethy
@@ -685,6 +758,7 @@ for impl in $IMPLS; do
 	[ "$impl" = c ] && loop=10
 	tap_check "$label: ${loop} s of offload rulesets with random bind failures: clean loads and failures" check_bind_loop $loop
 	if [ "$impl" = rflow ]; then
+		tap_check "$label: rflowctl: [HW_OFFLOAD], hardware counters, the UFID as the rules' cookie, HW events in order" check_rflowctl_hw
 		tap_check "$label: best-effort mode: a device no driver binds stays in software, listed" check_best_effort
 	fi
 	tap_check "$label: the NIC's module unloads with flows in hardware" check_unload

@@ -313,8 +313,9 @@ check_eperm() {
 	[ $? = 1 ] || fail "an unprivileged watch was allowed: $out"
 }
 
-# pktgen keeps $CHURN_FLOWS UDP flows alive; short UDP pings come and go meanwhile; dumps in a
-# loop must list every pktgen flow exactly once (unless marked interrupted).
+# pktgen keeps $CHURN_FLOWS UDP flows alive; short UDP pings come and go meanwhile (each ends
+# with a DEL), and GETs of stable flows run beside them; dumps in a loop must list every pktgen
+# flow exactly once (unless marked interrupted), and every GET of a stable flow must find it.
 check_dump_churn() {
 	# As rflow_scale.sh fills its table: no NAT, pass 1 makes the conntrack entries, pass 2
 	# the flows.
@@ -336,6 +337,19 @@ check_dump_churn() {
 		"$RFLOWCTL" -n "$nsr" del --port "$p" >/dev/null 2>&1
 	done ) &
 	local churn=$!
+	# GETs by UFID of 20 stable flows, round after round, until the dumps are done.
+	ctl list --port 9 | grep -oE 'ufid:[0-9a-f-]{36}' | shuf -n 20 >"$work/get.ufids"
+	: >"$work/get.log"
+	( while [ ! -e "$work/get.stop" ]; do
+		while read -r u; do
+			if "$RFLOWCTL" -n "$nsr" get "$u" >/dev/null 2>&1; then
+				echo ok >>"$work/get.log"
+			else
+				echo "lost $u" >>"$work/get.log"
+			fi
+		done <"$work/get.ufids"
+	done ) &
+	local getter=$!
 	local i dumps=0 bad=0 intr=0
 	for i in 1 2 3 4 5; do
 		ip netns exec "$nsr" python3 "$SELFTESTS/rflow_genl.py" dump-ufids terse >"$work/d$i" || { bad=1; break; }
@@ -350,8 +364,15 @@ check_dump_churn() {
 	done
 	kill "$churn" 2>/dev/null
 	wait "$churn" 2>/dev/null
+	touch "$work/get.stop"
+	wait "$getter"
 	pinger_stop
-	echo "$dumps dumps during churn, $intr marked interrupted"
+	local gets lost
+	gets=$(grep -c '^ok' "$work/get.log")
+	lost=$(grep -c '^lost' "$work/get.log")
+	echo "$dumps dumps during churn, $intr marked interrupted; $gets GETs of stable flows beside them"
+	[ "$gets" -ge 1 ] || fail "no GET ran during the dumps"
+	[ "$lost" -eq 0 ] || fail "$lost GETs did not find a stable flow: $(grep -m 3 lost "$work/get.log")"
 	[ $bad = 0 ] || fail "a dump failed"
 }
 
