@@ -39,6 +39,11 @@
 # also the polls before pktgen started, so it bounds those inside); "error ..."
 # if that takes over $HW_TIMEOUT s, or if a measured packet missed the ASIC.
 #
+# Then the listings (bench/dump_cost.py), with rflow holding each of $DUMP_FLOWS flows: "dump
+# <kind> <flows> <ns per flow> <bytes per flow> <messages> <dumps>" for rflow's terse and full
+# dumps, conntrack's dump of the same connections and the whole `conntrack -L`; "get <flows>
+# <ns per request> <requests>" for GETs by UFID.
+#
 # Up to 16384 flows differ by source port; beyond, by source address (10.3.x.y, an odd count of
 # them) and one of 16 source ports, both advancing with every packet.
 set -u
@@ -46,6 +51,7 @@ REPS=${REPS:-5}
 FLOWS=${FLOWS:-"1 1024 16384 1000000"}
 COUNT=${COUNT:-40000}
 MODES=${MODES:-"drop route classic cflow rflow"}
+DUMP_FLOWS=${DUMP_FLOWS-"1 1024 100000 1000000"}
 # Table sizes above 16384 flows take minutes per mode to warm up: fewer modes and repetitions.
 BIG_MODES=${BIG_MODES:-"drop cflow rflow"}
 BIG_REPS=${BIG_REPS:-2}
@@ -451,3 +457,21 @@ for flows in $FLOWS; do
 done
 ruleset none
 sim_down
+
+for flows in $DUMP_FLOWS; do
+	use_rflow
+	sink_table=sink
+	pktgen_setup "$flows"
+	ruleset rflow
+	# The first pass creates the conntrack entries, the second the flows.
+	pktgen_run "$flows" >/dev/null
+	pktgen_run "$flows" >/dev/null
+	off=$(offloaded rflow)
+	if [ "$off" -ne "$flows" ]; then
+		echo "error dump $flows: $off flows offloaded, not $flows"
+		continue
+	fi
+	ip netns exec rtr python3 "$ROOT/bench/dump_cost.py" "$flows" ||
+		echo "error dump $flows: dump_cost.py failed"
+done
+ruleset none

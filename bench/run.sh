@@ -8,7 +8,9 @@
 # rflow / C flowtable. The hardware modes (cflow-hw, rflow-hw: `flags offload` on rflow_sim,
 # the simulated offload NIC) run at the flow counts up to HW_MAX_FLOWS (4096; rflow_sim's
 # table takes 8192 entries, two per flow), so at 1 and 1024 by default: instructions per packet
-# forwarded by the simulated hardware, and flows per second of guest time set up in it.
+# forwarded by the simulated hardware, and flows per second of guest time set up in it. Then
+# the cost of listing flows (rflow's terse and full dumps, conntrack's) and of GETs by UFID,
+# at DUMP_FLOWS (1, 1024, 100,000 and 1,000,000). FLOWS= or DUMP_FLOWS= (empty) skips a part.
 # Raw samples go to bench/results/.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,12 +22,13 @@ KO=$("$ROOT/scripts/build-module.sh")
 mkdir -p "$ROOT/bench/results"
 raw=$ROOT/bench/results/$(date +%Y%m%d-%H%M%S).txt
 VM_CPUS=1 VM_MEMORY=${VM_MEMORY:-6G} "$ROOT/scripts/vm.sh" --allow-c-flowtable --icount -- \
-	env REPS="${REPS:-5}" COUNT="${COUNT:-40000}" FLOWS="${FLOWS:-1 1024 16384 1000000}" \
+	env REPS="${REPS:-5}" COUNT="${COUNT:-40000}" FLOWS="${FLOWS-1 1024 16384 1000000}" \
+	DUMP_FLOWS="${DUMP_FLOWS-1 1024 100000 1000000}" \
 	MODES="${MODES:-drop route classic cflow rflow cflow-hw rflow-hw}" \
 	BIG_MODES="${BIG_MODES:-drop cflow rflow}" BIG_REPS="${BIG_REPS:-2}" \
 	HW_MAX_FLOWS="${HW_MAX_FLOWS:-4096}" RFLOW_KO="$KO" \
 	bench/bench_vm.sh | tee "$raw"
-grep -q '^sample ' "$raw" || die "no samples (see $raw)"
+grep -qE '^(sample|dump) ' "$raw" || die "no samples (see $raw)"
 "$ROOT/bench/table.py" "$raw" | tee -a "$raw"
 if grep -q '^error ' "$raw"; then
 	die "some measurements failed: lost packets, or missed or never reached the hardware (see $raw)"

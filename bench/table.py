@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 """Summarises bench_vm.sh samples: median instructions per packet per mode and flow count,
 the cost above the drop floor, and rflow / C flowtable above the floor; for the hardware
-modes on rflow_sim (cflow-hw, rflow-hw), instructions per packet and hardware setup rates."""
+modes on rflow_sim (cflow-hw, rflow-hw), instructions per packet and hardware setup rates;
+the cost of listing flows (dump_cost.py) and of GETs by UFID."""
 
 import statistics
 import sys
@@ -14,6 +15,8 @@ setup = defaultdict(list)
 memory = defaultdict(list)
 resize = defaultdict(list)
 hwsetup = defaultdict(list)
+dumps = {}
+gets = {}
 for line in open(sys.argv[1]):
     f = line.split()
     # Result files end with this script's own tables: only sample lines have a count third.
@@ -27,6 +30,10 @@ for line in open(sys.argv[1]):
         memory[(f[1], int(f[2]))].append(int(f[4]))
     elif f[0] == "hwsetup":
         hwsetup[(f[1], int(f[2]))].append(int(f[4]))
+    elif f[0] == "dump" and len(f) >= 5:
+        dumps[(f[1], int(f[2]))] = (int(f[3]), int(f[4]))
+    elif f[0] == "get":
+        gets[int(f[1])] = int(f[2])
     elif f[0] == "resize" and len(f) > 3 and f[3].isdigit():
         resize[int(f[1])].append(int(f[3]))
 
@@ -137,3 +144,30 @@ if hw_flows:
         cells += [spread(hwsetup, (m, n), ",") if hwsetup.get((m, n)) else "-" for m in HW]
         cells.append(ratio(hwsetup, ("rflow-hw", n), ("cflow-hw", n)))
         print(f"| {n} | " + " | ".join(cells) + " |")
+
+dump_flows = sorted({k[1] for k in dumps})
+if dump_flows:
+    KINDS = ["rflow-terse", "rflow-full", "ctnetlink", "conntrack-L"]
+    print()
+    print("listing flows: guest instructions per flow / bytes per flow, rflow's terse and full dumps,")
+    print("conntrack's dump of the same connections (kernel side of `conntrack -L`), and the whole")
+    print("`conntrack -L` (process, formatting and output included; bytes of text)")
+    print()
+    print("| flows | " + " | ".join(KINDS) + " | terse / full time | full / terse bytes |")
+    print("|---|" + "---|" * len(KINDS) + "---|---|")
+    for n in dump_flows:
+        cells = [f"{dumps[(k, n)][0]:,} / {dumps[(k, n)][1]}" if (k, n) in dumps else "-"
+                 for k in KINDS]
+        t, f = dumps.get(("rflow-terse", n)), dumps.get(("rflow-full", n))
+        extra = ["-", "-"]
+        if t and f:
+            extra = [f"{t[0] / f[0]:.2f}", f"{f[1] / t[1]:.2f}"]
+        print(f"| {n} | " + " | ".join(cells + extra) + " |")
+    if gets:
+        print()
+        print("GET by UFID: guest instructions per request (send, lookup, reply, receive)")
+        print()
+        print("| flows | instructions per GET |")
+        print("|---|---|")
+        for n in sorted(gets):
+            print(f"| {n} | {gets[n]:,} |")
