@@ -48,7 +48,7 @@
 # them) and one of 16 source ports, both advancing with every packet.
 set -u
 REPS=${REPS:-5}
-FLOWS=${FLOWS:-"1 1024 16384 1000000"}
+FLOWS=${FLOWS-"1 1024 16384 1000000"}
 COUNT=${COUNT:-40000}
 MODES=${MODES:-"drop route classic cflow rflow"}
 DUMP_FLOWS=${DUMP_FLOWS-"1 1024 100000 1000000"}
