@@ -26,8 +26,8 @@ restore() {
 	mountpoint -q "$moddir" && umount "$moddir"
 	rm -f "$conf"
 	unload_all
+	modprobe nf_tables && modprobe nf_conntrack
 	lsmod | grep -q '^rflow ' || insmod "$RFLOW_KO"
-	cleanup_topology
 }
 trap 'restore; rm -rf "$work" "$__fail_flag"' EXIT
 
