@@ -98,9 +98,12 @@ static int rflow_put_dir(struct sk_buff *skb, int type, const struct rflow_nl_di
 			goto cancel;
 	}
 	if (nla_put_u64_64bit(skb, RFLOW_T_PACKETS, d->packets, RFLOW_T_PAD) ||
-	    nla_put_u64_64bit(skb, RFLOW_T_BYTES, d->bytes, RFLOW_T_PAD) ||
-	    nla_put_u64_64bit(skb, RFLOW_T_HW_PACKETS, d->hw_packets, RFLOW_T_PAD) ||
-	    nla_put_u64_64bit(skb, RFLOW_T_HW_BYTES, d->hw_bytes, RFLOW_T_PAD))
+	    nla_put_u64_64bit(skb, RFLOW_T_BYTES, d->bytes, RFLOW_T_PAD))
+		goto cancel;
+	/* Absent means 0: most flows never see hardware, and terse dumps stay small. */
+	if ((d->hw_packets || d->hw_bytes) &&
+	    (nla_put_u64_64bit(skb, RFLOW_T_HW_PACKETS, d->hw_packets, RFLOW_T_PAD) ||
+	     nla_put_u64_64bit(skb, RFLOW_T_HW_BYTES, d->hw_bytes, RFLOW_T_PAD)))
 		goto cancel;
 	nla_nest_end(skb, nest);
 	return 0;
@@ -144,9 +147,12 @@ static int rflow_fill_flow(struct sk_buff *skb, u32 portid, u32 seq, u16 nlflags
 		if (rflow_put_dir(skb, i ? RFLOW_A_REPLY : RFLOW_A_ORIG, &f->dir[i], omit_key,
 				  omit_actions))
 			goto cancel;
-	if (nla_put_u32(skb, RFLOW_A_EXPIRES_MS,
-			f->expires_jiffies > 0 ? jiffies_to_msecs(f->expires_jiffies) : 0) ||
-	    nla_put_u32(skb, RFLOW_A_IDLE_MS, jiffies_to_msecs(f->idle_jiffies)))
+	/* The expiry is state, as the flags are; the idle time is a statistic (OVS's "used"). */
+	if (!omit_key &&
+	    nla_put_u32(skb, RFLOW_A_EXPIRES_MS,
+			f->expires_jiffies > 0 ? jiffies_to_msecs(f->expires_jiffies) : 0))
+		goto cancel;
+	if (nla_put_u32(skb, RFLOW_A_IDLE_MS, jiffies_to_msecs(f->idle_jiffies)))
 		goto cancel;
 	if (f->reason && nla_put_u8(skb, RFLOW_A_REASON, f->reason))
 		goto cancel;

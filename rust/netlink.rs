@@ -42,11 +42,41 @@ pub(crate) enum Event {
 /// The family's answers.
 pub(crate) struct Netlink;
 
+/// What a message about a flow holds.
+#[derive(Clone, Copy, PartialEq)]
+enum Detail {
+    /// Everything.
+    Full,
+    /// The UFID and the statistics: what a terse request gets (C leaves the rest out).
+    Terse,
+}
+
 /// Describes `flow` of flowtable `nf`; `hw` overrides the hardware state (events sent just
 /// before the state changes).
-fn describe<'a>(nf: &'a NfFlowtable, flow: &'a Indexed<Flow>, hw: Option<HwState>) -> FlowMsg<'a> {
+fn describe<'a>(
+    nf: &'a NfFlowtable,
+    flow: &'a Indexed<Flow>,
+    hw: Option<HwState>,
+    detail: Detail,
+) -> FlowMsg<'a> {
     let mut msg = FlowMsg::new(Flow::ufid(flow), nf.names(), flow.ct());
     let mut v = msg.values();
+    let expires = flow.expires_in();
+    // The expiry moves forward by the timeout on each refresh: what is missing of the
+    // timeout is how long ago the last one was.
+    let idle = (flow.offload_timeout() as i64 - i64::from(expires)).clamp(0, u32::MAX.into());
+    if detail == Detail::Terse {
+        // A terse dump of a million flows is the reason terse exists: nothing it leaves out.
+        for (slot, d) in flow.dirs().iter().enumerate() {
+            let out = v.dir(slot);
+            out.packets = d.packets.load(Ordering::Relaxed);
+            out.bytes = d.bytes.load(Ordering::Relaxed);
+            out.hw_packets = d.hw_packets.load(Ordering::Relaxed);
+            out.hw_bytes = d.hw_bytes.load(Ordering::Relaxed);
+        }
+        v.set_state(0, 0, 0, expires, idle as u32);
+        return msg;
+    }
     for (slot, d) in flow.dirs().iter().enumerate() {
         let t = &d.tuple;
         let out = v.dir(slot);
@@ -101,18 +131,22 @@ fn describe<'a>(nf: &'a NfFlowtable, flow: &'a Indexed<Flow>, hw: Option<HwState
         HwState::DelPending => bindings::RFLOW_HW_DYING,
         HwState::Dead => bindings::RFLOW_HW_DEAD,
     };
-    let expires = flow.expires_in();
-    // The expiry moves forward by the timeout on each refresh: what is missing of the
-    // timeout is how long ago the last one was.
-    let idle = (flow.offload_timeout() as i64 - i64::from(expires)).max(0);
     v.set_state(
         flags,
         hw_state as u8,
         state.reason() as u8,
         expires,
-        idle.min(u32::MAX.into()) as u32,
+        idle as u32,
     );
     msg
+}
+
+fn detail(out: &Reply<'_>) -> Detail {
+    if out.terse() {
+        Detail::Terse
+    } else {
+        Detail::Full
+    }
 }
 
 /// Sends `event` about `flow` of `nf` if anyone listens; any context.
@@ -126,7 +160,7 @@ pub(crate) fn notify(nf: &NfFlowtable, flow: &Indexed<Flow>, event: Event, hw: O
         Event::Del => bindings::RFLOW_CMD_DEL,
         Event::Hw => bindings::RFLOW_CMD_HW,
     };
-    genl::event(net, cmd as u8, &describe(nf, flow, hw));
+    genl::event(net, cmd as u8, &describe(nf, flow, hw, Detail::Full));
 }
 
 /// Finds flow `ufid` in the flowtables of `net`.
@@ -158,7 +192,7 @@ impl genl::Handlers for Netlink {
     fn get(net: &Net, ufid: &Ufid, out: &mut Reply<'_>) -> Result {
         let rcu = rcu::read_lock();
         let (m, flow) = find(net, &rcu, ufid).ok_or(ENOENT)?;
-        out.put(&describe(m.nf, flow, None))
+        out.put(&describe(m.nf, flow, None, detail(out)))
     }
 
     fn del(net: &Net, ufid: &Ufid, out: &mut Reply<'_>) -> Result {
@@ -169,7 +203,7 @@ impl genl::Handlers for Netlink {
         if !teardown(flow, Reason::User) {
             return Err(ENOENT);
         }
-        let put = out.put(&describe(m.nf, flow, None));
+        let put = out.put(&describe(m.nf, flow, None, detail(out)));
         // Freed (and destroyed in hardware) by the GC, now rather than within a second.
         m.nf.gc().kick(0);
         put
@@ -220,6 +254,7 @@ impl genl::Handlers for Netlink {
         };
         let tables = state.tables();
         out.set_generation(tables.generation());
+        let detail = detail(out);
         if c.table.is_none() && !ft.is_any() {
             // A filter that names no flowtable is an error, not an empty dump.
             let rcu = rcu::read_lock();
@@ -254,7 +289,7 @@ impl genl::Handlers for Netlink {
             let mut full = false;
             let walked = if ft.matches(m.nf.names()) {
                 m.state.index().walk(&rcu, &mut c.pos, DUMP_BUDGET, |flow| {
-                    match out.put(&describe(m.nf, flow, None)) {
+                    match out.put(&describe(m.nf, flow, None, detail)) {
                         Ok(()) => ControlFlow::Continue(()),
                         Err(_) => {
                             full = true;

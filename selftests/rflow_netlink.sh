@@ -29,7 +29,7 @@ RFLOWCTL=${RFLOWCTL:-$RFLOW_ROOT/tools/rflowctl/target/release/rflowctl}
 FUZZ_REQUESTS=${FUZZ_REQUESTS:-100000}
 CHURN_FLOWS=${CHURN_FLOWS:-4096}
 
-tap_header 12
+tap_header 13
 load_impl || { tap_fail "load $RFLOW_IMPL"; tap_done; }
 
 ctl() { "$RFLOWCTL" -n "$nsr" "$@"; }
@@ -313,6 +313,65 @@ check_eperm() {
 	[ $? = 1 ] || fail "an unprivileged watch was allowed: $out"
 }
 
+# rflowctl's filters and outputs on two live flows: UDP over IPv4 with masquerade from port
+# 41060, UDP over IPv6 from port 41061.
+check_tool_options() {
+	fresh_topology || return 1
+	wait_for 10 ipv6_settled || fail "IPv6 addresses still tentative"
+	local s4 s6
+	ip netns exec "$ns2" python3 "$SELFTESTS/udp_pinger.py" server 10.0.2.99 7000 >/dev/null 2>&1 &
+	s4=$!
+	ip netns exec "$ns2" python3 "$SELFTESTS/udp_pinger.py" server dead:2::99 7000 >/dev/null 2>&1 &
+	s6=$!
+	wait_for 10 udp_bound "$ns2" 7000 || fail "echo servers did not start"
+	sleep 1
+	ping_flow 10.0.2.99 7000 41060 5 0.02 >/dev/null || fail "IPv4 echoes lost"
+	ping_flow dead:2::99 7000 41061 5 0.02 >/dev/null || fail "IPv6 echoes lost"
+	kill "$s4" "$s6" 2>/dev/null
+	# Each filter, with the number of flows it must list.
+	local f n
+	while read -r n f; do
+		local got
+		# shellcheck disable=SC2086
+		got=$(ctl list $f | grep -c 'ufid:')
+		echo "list $f: $got"
+		[ "$got" = "$n" ] || fail "list $f: $got flows, not $n"
+	done <<-EOF
+	2 --flowtable f --table filter --family inet
+	1 --proto udp --addr 10.0.1.99
+	1 --addr dead:2::99
+	1 --port 41061
+	2 --dev veth0
+	2 --dev veth1 --state sw
+	0 --state hw
+	0 --proto tcp
+	EOF
+	[ "$(ctl count --proto udp --addr dead:1::99)" = 1 ] || fail "count with filters"
+	local out rc
+	out=$(ctl list --flowtable nosuch 2>&1)
+	rc=$?
+	echo "list --flowtable nosuch: exit $rc: $out"
+	[ $rc = 1 ] && grep -q "nosuch\|No such" <<<"$out" || fail "an unknown flowtable is not an error"
+	local u
+	u=$(ufid_of 'sport=41060')
+	ctl -j get "$u" --terse | json_field 'sorted(d)' >"$work/terse" || fail "get --terse"
+	echo "get --terse: $(cat "$work/terse")"
+	[ "$(cat "$work/terse")" = "['idle_ms', 'orig', 'reply', 'ufid']" ] ||
+		fail "get --terse has more than the UFID and counters"
+	ctl -j -p list | json_field 'len(d)' >"$work/n" || fail "-j -p list does not parse"
+	[ "$(cat "$work/n")" = 2 ] || fail "-j -p lists $(cat "$work/n") flows"
+	out=$(ctl stats)
+	echo "$out"
+	grep -qE '^inet/filter/f flows=2 hw_flows=0 packets=[0-9]' <<<"$out" || fail "stats per flowtable"
+	grep -qE '^total flows=2 ' <<<"$out" || fail "stats total"
+	ctl -j stats | json_field 'd["total"]["flows"]' >"$work/n" || fail "-j stats does not parse"
+	[ "$(cat "$work/n")" = 2 ] || fail "-j stats: $(cat "$work/n") flows"
+	out=$(ctl stats --prometheus)
+	grep -qx 'rflow_flows{family="inet",table="filter",flowtable="f"} 2' <<<"$out" ||
+		fail "prometheus: $(head -n 5 <<<"$out")"
+	grep -q '^# TYPE rflow_packets_total counter' <<<"$out" || fail "prometheus: no packet counter"
+}
+
 # pktgen keeps $CHURN_FLOWS UDP flows alive; short UDP pings come and go meanwhile (each ends
 # with a DEL), and GETs of stable flows run beside them; dumps in a loop must list every pktgen
 # flow exactly once (unless marked interrupted), and every GET of a stable flow must find it.
@@ -398,6 +457,7 @@ tap_check "watch: NEW and DESTROY events in order, with reasons user, expired, f
 tap_check "another namespace sees, deletes and flushes none of the router's flows" check_netns
 tap_check "hostile requests: an errno and an extack message each, nothing changes" check_bad_input
 tap_check "without CAP_NET_ADMIN: EPERM with a message for every command and the events" check_eperm
+tap_check "rflowctl's filters (flowtable, proto, addr, port, dev, state), get --terse, -j -p, stats, Prometheus" check_tool_options
 tap_check "dumps during churn: every stable flow exactly once ($CHURN_FLOWS flows)" check_dump_churn
 tap_check "netlink fuzzer: $FUZZ_REQUESTS random and mutated requests" check_fuzz
 tap_check "rflow is still the flowtable" rflow_is_the_flowtable

@@ -80,6 +80,12 @@ impl Reply<'_> {
         unsafe { bindings::rflow_nl_reply_set_generation(self.0, generation) };
     }
 
+    /// Returns whether the request asked for terse messages (UFID and statistics only): the
+    /// rest of a [`FlowMsg`] need not be filled in.
+    pub(crate) fn terse(&self) -> bool {
+        self.0.ufid_flags & bindings::RFLOW_UFID_F_TERSE == bindings::RFLOW_UFID_F_TERSE
+    }
+
     /// Appends a message about `flow`; `EMSGSIZE` when it is full (nothing of it is left).
     pub(crate) fn put(&mut self, flow: &FlowMsg<'_>) -> Result {
         // SAFETY: `self.0` is the reply C handed to this request, whose skb is ours for the

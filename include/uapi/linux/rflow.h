@@ -44,10 +44,11 @@ enum rflow_cmd {
 
 /* RFLOW_A_UFID_FLAGS: OVS's OMIT semantics. */
 #define RFLOW_UFID_F_OMIT_KEY		(1U << 0)	/* no flowtable, tuples, flags,
-							 * hardware state, ct id, zone */
+							 * hardware state, expiry, ct
+							 * id, zone */
 #define RFLOW_UFID_F_OMIT_ACTIONS	(1U << 1)	/* no transmit type, output
 							 * device or MTU */
-/* A terse reply: the UFID and the statistics only. */
+/* A terse reply: the UFID and the statistics (counters, idle time) only. */
 #define RFLOW_UFID_F_TERSE	(RFLOW_UFID_F_OMIT_KEY | RFLOW_UFID_F_OMIT_ACTIONS)
 
 enum rflow_attr {
@@ -106,8 +107,9 @@ enum rflow_tuple_attr {
 	RFLOW_T_MTU,		/* u32 */
 	RFLOW_T_PACKETS,	/* u64, forwarded in software */
 	RFLOW_T_BYTES,		/* u64 */
-	RFLOW_T_HW_PACKETS,	/* u64, forwarded in hardware (as last read) */
-	RFLOW_T_HW_BYTES,	/* u64 */
+	RFLOW_T_HW_PACKETS,	/* u64, forwarded in hardware (as last read);
+				 * absent: 0 */
+	RFLOW_T_HW_BYTES,	/* u64; absent: 0 */
 
 	__RFLOW_T_MAX,
 	RFLOW_T_MAX = __RFLOW_T_MAX - 1

@@ -4,8 +4,9 @@
 //! its attributes, and the filters `list`, `count`, `del` and `watch` apply to flows.
 //!
 //! What a message holds depends on the request's RFLOW_A_UFID_FLAGS: a terse flow
-//! (RFLOW_UFID_F_TERSE) carries only the UFID, the counters of each direction, EXPIRES_MS and
-//! IDLE_MS. Everything that may be missing is an `Option`.
+//! (RFLOW_UFID_F_TERSE) carries only the UFID, the counters of each direction and IDLE_MS; the
+//! hardware counters are left out while they are 0. Everything that may be missing is an
+//! `Option` (or, for the hardware counters, 0).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -386,9 +387,11 @@ pub mod tests {
         }
         let [p, by, hp, hb] = d.counters;
         b.u64_64bit(uapi::RFLOW_T_PACKETS, p, uapi::RFLOW_T_PAD)
-            .u64_64bit(uapi::RFLOW_T_BYTES, by, uapi::RFLOW_T_PAD)
-            .u64_64bit(uapi::RFLOW_T_HW_PACKETS, hp, uapi::RFLOW_T_PAD)
-            .u64_64bit(uapi::RFLOW_T_HW_BYTES, hb, uapi::RFLOW_T_PAD);
+            .u64_64bit(uapi::RFLOW_T_BYTES, by, uapi::RFLOW_T_PAD);
+        if hp != 0 || hb != 0 {
+            b.u64_64bit(uapi::RFLOW_T_HW_PACKETS, hp, uapi::RFLOW_T_PAD)
+                .u64_64bit(uapi::RFLOW_T_HW_BYTES, hb, uapi::RFLOW_T_PAD);
+        }
         b.nest_end();
     }
 
@@ -437,8 +440,10 @@ pub mod tests {
             omit_key,
             omit_actions,
         );
-        b.u32(uapi::RFLOW_A_EXPIRES_MS, f.expires_ms)
-            .u32(uapi::RFLOW_A_IDLE_MS, f.idle_ms);
+        if !omit_key {
+            b.u32(uapi::RFLOW_A_EXPIRES_MS, f.expires_ms);
+        }
+        b.u32(uapi::RFLOW_A_IDLE_MS, f.idle_ms);
         if f.reason != 0 {
             b.u8(uapi::RFLOW_A_REASON, f.reason);
         }
@@ -625,7 +630,9 @@ pub mod tests {
         assert_eq!(f.orig.src, None);
         assert_eq!(f.orig.oif, None);
         assert_eq!((f.orig.packets, f.reply.bytes), (600, 31_200));
-        assert_eq!(f.expires_ms, Some(29_500));
+        assert_eq!((f.orig.hw_packets, f.reply.hw_bytes), (0, 0));
+        assert_eq!(f.expires_ms, None);
+        assert_eq!(f.idle_ms, Some(500));
         // Omit actions only: tuples but no output.
         let f = Flow::decode(&fill_flow(&tcp4(), uapi::RFLOW_UFID_F_OMIT_ACTIONS, false)).unwrap();
         assert!(f.has_key());

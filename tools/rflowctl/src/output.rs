@@ -154,16 +154,16 @@ fn dir_text(out: &mut String, d: &Dir, proto: Option<u8>) {
     counters_text(out, d);
 }
 
-/// One flow on one line, conntrack -L style; a terse flow (or `terse`) shows the UFID and the
-/// counters only. No trailing newline.
+/// One flow on one line, conntrack -L style; a terse flow (or `terse`) shows the UFID, the
+/// counters and the seconds since the flow was last used only. No trailing newline.
 pub fn flow_text(f: &Flow, terse: bool) -> String {
     let mut out = String::new();
     if terse || !f.has_key() {
         let _ = write!(out, "{}", f.ufid);
         counters_text(&mut out, &f.orig);
         counters_text(&mut out, &f.reply);
-        if let Some(ms) = f.expires_ms {
-            let _ = write!(out, " expires={}", ms / 1000);
+        if let Some(ms) = f.idle_ms {
+            let _ = write!(out, " idle={}", ms / 1000);
         }
         return out;
     }
@@ -234,7 +234,7 @@ fn dir_json(d: &Dir, terse: bool) -> Value {
     o.build()
 }
 
-/// One flow as a JSON object; terse, the UFID, the counters and the timers only.
+/// One flow as a JSON object; terse, the UFID, the counters and the idle time only.
 pub fn flow_json(f: &Flow, terse: bool) -> Value {
     let terse = terse || !f.has_key();
     let mut o = Obj::new();
@@ -262,7 +262,10 @@ pub fn flow_json(f: &Flow, terse: bool) -> Value {
         }
         o.opt("hw_state", f.hw_state.map(hw_state_name));
     }
-    o.opt("expires_ms", f.expires_ms).opt("idle_ms", f.idle_ms);
+    if !terse {
+        o.opt("expires_ms", f.expires_ms);
+    }
+    o.opt("idle_ms", f.idle_ms);
     if !terse {
         o.opt("zone", f.zone).opt("ct_id", f.ct_id);
     }
@@ -532,7 +535,7 @@ mod tests {
 
     #[test]
     fn text_terse() {
-        let want = format!("{U} packets=600 bytes=780000 packets=600 bytes=31200 expires=29");
+        let want = format!("{U} packets=600 bytes=780000 packets=600 bytes=31200 idle=0");
         assert_eq!(
             flow_text(&decode(&tcp4(), uapi::RFLOW_UFID_F_TERSE), false),
             want
@@ -542,7 +545,7 @@ mod tests {
         assert_eq!(
             flow_text(&decode(&udp6_nat(), uapi::RFLOW_UFID_F_TERSE), false),
             format!(
-                "{U} packets=10 bytes=1000 hw_packets=5 hw_bytes=500 packets=9 bytes=900 expires=0"
+                "{U} packets=10 bytes=1000 hw_packets=5 hw_bytes=500 packets=9 bytes=900 idle=29"
             )
         );
     }
@@ -584,7 +587,7 @@ mod tests {
         let want = format!(
             concat!(
                 r#"{{"ufid":"{}","orig":{{"packets":600,"bytes":780000,"hw_packets":0,"hw_bytes":0}},"#,
-                r#""reply":{{"packets":600,"bytes":31200,"hw_packets":0,"hw_bytes":0}},"expires_ms":29500,"idle_ms":500}}"#
+                r#""reply":{{"packets":600,"bytes":31200,"hw_packets":0,"hw_bytes":0}},"idle_ms":500}}"#
             ),
             U
         );
