@@ -205,7 +205,7 @@ impl Flow {
         // Random, drawn anew for every flow (see `crate::pure::ufid`); a clash with a live
         // flow's UFID (2^-122 per pair) fails the insertion like a taken key, and the next
         // packet tries again with another.
-        let ufid = Ufid::from_random(crate::sys::random::bytes::<16>());
+        let ufid = Ufid::from_random(crate::sys::random::bytes16_batched());
         // The initialiser below names its fields `orig` and `reply`: copy what it needs first.
         let (to_orig_src, to_reply_src) = (orig.src, reply.src);
         let rewrites = [
