@@ -41,6 +41,7 @@ static const struct nla_policy rflow_del_policy[RFLOW_A_UFID_FLAGS + 1] = {
 	[RFLOW_A_UFID_FLAGS] = NLA_POLICY_MASK(NLA_U32, RFLOW_UFID_F_TERSE),
 };
 
+/* FLUSH and STATS: a flowtable filter only. */
 static const struct nla_policy rflow_flush_policy[RFLOW_A_FLOWTABLE + 1] = {
 	[RFLOW_A_FLOWTABLE] = NLA_POLICY_NESTED(rflow_ft_policy),
 };
@@ -63,6 +64,7 @@ static int rflow_nl_pre_doit(const struct genl_split_ops *ops, struct sk_buff *s
 	return rflow_nl_check_perm(skb, genl_info_net(info), info->extack);
 }
 
+/* A direction's key and actions; nothing when both are omitted (the counters are not in it). */
 static int rflow_put_dir(struct sk_buff *skb, int type, const struct rflow_nl_dir *d,
 			 bool omit_key, bool omit_actions)
 {
@@ -70,6 +72,8 @@ static int rflow_put_dir(struct sk_buff *skb, int type, const struct rflow_nl_di
 	int alen = d->l3proto == NFPROTO_IPV6 ? 16 : 4;
 	int i;
 
+	if (omit_key && omit_actions)
+		return 0;
 	nest = nla_nest_start(skb, type);
 	if (!nest)
 		return -EMSGSIZE;
@@ -97,19 +101,41 @@ static int rflow_put_dir(struct sk_buff *skb, int type, const struct rflow_nl_di
 		    nla_put_u32(skb, RFLOW_T_MTU, d->mtu))
 			goto cancel;
 	}
-	if (nla_put_u64_64bit(skb, RFLOW_T_PACKETS, d->packets, RFLOW_T_PAD) ||
-	    nla_put_u64_64bit(skb, RFLOW_T_BYTES, d->bytes, RFLOW_T_PAD))
-		goto cancel;
-	/* Absent means 0: most flows never see hardware, and terse dumps stay small. */
-	if ((d->hw_packets || d->hw_bytes) &&
-	    (nla_put_u64_64bit(skb, RFLOW_T_HW_PACKETS, d->hw_packets, RFLOW_T_PAD) ||
-	     nla_put_u64_64bit(skb, RFLOW_T_HW_BYTES, d->hw_bytes, RFLOW_T_PAD)))
-		goto cancel;
 	nla_nest_end(skb, nest);
 	return 0;
 cancel:
 	nla_nest_cancel(skb, nest);
 	return -EMSGSIZE;
+}
+
+static bool rflow_stats_zero(const struct rflow_stats *s)
+{
+	return !(s->orig_packets | s->orig_bytes | s->reply_packets | s->reply_bytes);
+}
+
+/*
+ * The message header, then what every message holds: the counters, the UFID, the idle time.
+ * A terse message is only this, three or four attributes: a million of them are one dump.
+ */
+static void *rflow_put_head(struct sk_buff *skb, u32 portid, u32 seq, u16 nlflags, u8 cmd,
+			    const struct rflow_nl_counters *c, struct netlink_callback *cb)
+{
+	void *hdr;
+
+	hdr = genlmsg_put(skb, portid, seq, &rflow_genl_family, nlflags, cmd);
+	if (!hdr)
+		return NULL;
+	if (cb)
+		genl_dump_check_consistent(cb, hdr);
+	/* Absent means 0: most flows never see hardware, and terse dumps stay small. */
+	if (nla_put(skb, RFLOW_A_STATS, sizeof(c->sw), &c->sw) ||
+	    (!rflow_stats_zero(&c->hw) && nla_put(skb, RFLOW_A_HW_STATS, sizeof(c->hw), &c->hw)) ||
+	    nla_put(skb, RFLOW_A_UFID, RFLOW_UFID_LEN, c->ufid) ||
+	    nla_put_u32(skb, RFLOW_A_IDLE_MS, jiffies_to_msecs(c->idle_jiffies))) {
+		genlmsg_cancel(skb, hdr);
+		return NULL;
+	}
+	return hdr;
 }
 
 static int rflow_fill_flow(struct sk_buff *skb, u32 portid, u32 seq, u16 nlflags, u8 cmd,
@@ -122,13 +148,9 @@ static int rflow_fill_flow(struct sk_buff *skb, u32 portid, u32 seq, u16 nlflags
 	void *hdr;
 	int i;
 
-	hdr = genlmsg_put(skb, portid, seq, &rflow_genl_family, nlflags, cmd);
+	hdr = rflow_put_head(skb, portid, seq, nlflags, cmd, &f->counters, cb);
 	if (!hdr)
 		return -EMSGSIZE;
-	if (cb)
-		genl_dump_check_consistent(cb, hdr);
-	if (nla_put(skb, RFLOW_A_UFID, RFLOW_UFID_LEN, f->ufid))
-		goto cancel;
 	if (!omit_key) {
 		ft = nla_nest_start(skb, RFLOW_A_FLOWTABLE);
 		if (!ft ||
@@ -137,23 +159,20 @@ static int rflow_fill_flow(struct sk_buff *skb, u32 portid, u32 seq, u16 nlflags
 		    nla_put_string(skb, RFLOW_FT_A_NAME, f->ft_name))
 			goto cancel;
 		nla_nest_end(skb, ft);
+		/* The expiry is state, as the flags are; the idle time is a statistic (OVS's
+		 * "used"). */
 		if (nla_put_u32(skb, RFLOW_A_FLAGS, f->flags) ||
 		    nla_put_u8(skb, RFLOW_A_HW_STATE, f->hw_state) ||
 		    nla_put_u32(skb, RFLOW_A_CT_ID, nf_ct_get_id(f->ct)) ||
-		    nla_put_u16(skb, RFLOW_A_ZONE, nf_ct_zone(f->ct)->id))
+		    nla_put_u16(skb, RFLOW_A_ZONE, nf_ct_zone(f->ct)->id) ||
+		    nla_put_u32(skb, RFLOW_A_EXPIRES_MS,
+				f->expires_jiffies > 0 ? jiffies_to_msecs(f->expires_jiffies) : 0))
 			goto cancel;
 	}
 	for (i = 0; i < 2; i++)
 		if (rflow_put_dir(skb, i ? RFLOW_A_REPLY : RFLOW_A_ORIG, &f->dir[i], omit_key,
 				  omit_actions))
 			goto cancel;
-	/* The expiry is state, as the flags are; the idle time is a statistic (OVS's "used"). */
-	if (!omit_key &&
-	    nla_put_u32(skb, RFLOW_A_EXPIRES_MS,
-			f->expires_jiffies > 0 ? jiffies_to_msecs(f->expires_jiffies) : 0))
-		goto cancel;
-	if (nla_put_u32(skb, RFLOW_A_IDLE_MS, jiffies_to_msecs(f->idle_jiffies)))
-		goto cancel;
 	if (f->reason && nla_put_u8(skb, RFLOW_A_REASON, f->reason))
 		goto cancel;
 	genlmsg_end(skb, hdr);
@@ -179,6 +198,74 @@ int rflow_nl_put_flow(struct rflow_nl_reply *r, const struct rflow_nl_flow *f)
 {
 	return rflow_fill_flow(r->skb, r->portid, r->seq, r->nlflags, r->cmd, r->ufid_flags, f,
 			       r->cb);
+}
+
+int rflow_nl_put_terse(struct rflow_nl_reply *r, const struct rflow_nl_counters *c)
+{
+	void *hdr;
+
+	hdr = rflow_put_head(r->skb, r->portid, r->seq, r->nlflags, r->cmd, c, r->cb);
+	if (!hdr)
+		return -EMSGSIZE;
+	genlmsg_end(r->skb, hdr);
+	return 0;
+}
+
+int rflow_nl_put_ft_stats(struct rflow_nl_reply *r, const struct rflow_nl_ft_stats *st)
+{
+	static const u16 by_reason[__RFLOW_REASON_MAX] = {
+		[RFLOW_REASON_EXPIRED] = RFLOW_FTS_A_EXPIRED,
+		[RFLOW_REASON_CLOSED] = RFLOW_FTS_A_CLOSED,
+		[RFLOW_REASON_ROUTE] = RFLOW_FTS_A_ROUTE,
+		[RFLOW_REASON_DEVICE] = RFLOW_FTS_A_DEVICE,
+		[RFLOW_REASON_USER] = RFLOW_FTS_A_USER,
+		[RFLOW_REASON_FLUSH] = RFLOW_FTS_A_FLUSH,
+	};
+	struct sk_buff *skb = r->skb;
+	struct nlattr *ft, *nest;
+	u64 removed = 0;
+	void *hdr;
+	int i;
+
+	hdr = genlmsg_put(skb, r->portid, r->seq, &rflow_genl_family, r->nlflags, r->cmd);
+	if (!hdr)
+		return -EMSGSIZE;
+	if (r->cb)
+		genl_dump_check_consistent(r->cb, hdr);
+	ft = nla_nest_start(skb, RFLOW_A_FLOWTABLE);
+	if (!ft ||
+	    nla_put_u8(skb, RFLOW_FT_A_FAMILY, st->family) ||
+	    nla_put_string(skb, RFLOW_FT_A_TABLE, st->table) ||
+	    nla_put_string(skb, RFLOW_FT_A_NAME, st->name))
+		goto cancel;
+	nla_nest_end(skb, ft);
+	nest = nla_nest_start(skb, RFLOW_A_FT_STATS);
+	if (!nest)
+		goto cancel;
+	/* A flow torn down without a reason counts in the total only. */
+	for (i = 0; i < __RFLOW_REASON_MAX; i++) {
+		removed += st->removed[i];
+		if (by_reason[i] &&
+		    nla_put_u64_64bit(skb, by_reason[i], st->removed[i], RFLOW_FTS_A_PAD))
+			goto cancel;
+	}
+	if (nla_put_u64_64bit(skb, RFLOW_FTS_A_FLOWS, st->flows, RFLOW_FTS_A_PAD) ||
+	    nla_put_u64_64bit(skb, RFLOW_FTS_A_CREATED, st->created, RFLOW_FTS_A_PAD) ||
+	    nla_put_u64_64bit(skb, RFLOW_FTS_A_REMOVED, removed, RFLOW_FTS_A_PAD) ||
+	    nla_put(skb, RFLOW_FTS_A_STATS, sizeof(st->sw), &st->sw) ||
+	    nla_put(skb, RFLOW_FTS_A_HW_STATS, sizeof(st->hw), &st->hw) ||
+	    nla_put_u64_64bit(skb, RFLOW_FTS_A_HW_FLOWS, st->hw_flows, RFLOW_FTS_A_PAD) ||
+	    nla_put_u32(skb, RFLOW_FTS_A_BUCKETS, st->buckets) ||
+	    nla_put_u64_64bit(skb, RFLOW_FTS_A_GROWN, st->grown, RFLOW_FTS_A_PAD) ||
+	    nla_put_u64_64bit(skb, RFLOW_FTS_A_SHRUNK, st->shrunk, RFLOW_FTS_A_PAD) ||
+	    nla_put_u64_64bit(skb, RFLOW_FTS_A_RESIZE_FAILED, st->resize_failed, RFLOW_FTS_A_PAD))
+		goto cancel;
+	nla_nest_end(skb, nest);
+	genlmsg_end(skb, hdr);
+	return 0;
+cancel:
+	genlmsg_cancel(skb, hdr);
+	return -EMSGSIZE;
 }
 
 /* Reads RFLOW_A_FLOWTABLE (validated by the policy) into `ft`. */
@@ -295,13 +382,15 @@ out:
 	return err;
 }
 
+/* A dump's state: its filter, and its place (a flow dump's cursor, or STATS's last flowtable). */
 struct rflow_nl_dump {
 	void *cursor;
+	u64 before;
 	u32 ufid_flags;
 	struct rflow_nl_ft_filter ft;
 };
 
-static int rflow_nl_dump_start(struct netlink_callback *cb)
+static int rflow_nl_start(struct netlink_callback *cb, bool flows)
 {
 	const struct genl_info *info = genl_info_dump(cb);
 	struct rflow_nl_dump *d;
@@ -316,12 +405,14 @@ static int rflow_nl_dump_start(struct netlink_callback *cb)
 	err = rflow_parse_ft(info->attrs[RFLOW_A_FLOWTABLE], &d->ft, cb->extack);
 	if (err)
 		goto fail;
-	if (info->attrs[RFLOW_A_UFID_FLAGS])
-		d->ufid_flags = nla_get_u32(info->attrs[RFLOW_A_UFID_FLAGS]);
-	err = -ENOMEM;
-	d->cursor = rflow_nl->dump_start();
-	if (!d->cursor)
-		goto fail;
+	if (flows) {
+		if (info->attrs[RFLOW_A_UFID_FLAGS])
+			d->ufid_flags = nla_get_u32(info->attrs[RFLOW_A_UFID_FLAGS]);
+		err = -ENOMEM;
+		d->cursor = rflow_nl->dump_start();
+		if (!d->cursor)
+			goto fail;
+	}
 	cb->args[0] = (long)d;
 	return 0;
 fail:
@@ -329,7 +420,20 @@ fail:
 	return err;
 }
 
-static int rflow_nl_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
+static int rflow_nl_dump_start(struct netlink_callback *cb)
+{
+	return rflow_nl_start(cb, true);
+}
+
+static int rflow_nl_stats_start(struct netlink_callback *cb)
+{
+	return rflow_nl_start(cb, false);
+}
+
+/* One part of a dump of command `cmd`, filled by `fill`. */
+static int rflow_nl_dump_part(struct sk_buff *skb, struct netlink_callback *cb, u8 cmd,
+			      int (*fill)(struct net *net, struct rflow_nl_dump *d,
+					  struct rflow_nl_reply *r))
 {
 	struct rflow_nl_dump *d = (struct rflow_nl_dump *)cb->args[0];
 	struct rflow_nl_reply r = {
@@ -339,11 +443,11 @@ static int rflow_nl_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 		.seq = cb->nlh->nlmsg_seq,
 		.ufid_flags = d->ufid_flags,
 		.nlflags = NLM_F_MULTI,
-		.cmd = RFLOW_CMD_GET,
+		.cmd = cmd,
 	};
 	int err;
 
-	err = rflow_nl->dump(sock_net(skb->sk), d->cursor, &d->ft, &r);
+	err = fill(sock_net(skb->sk), d, &r);
 	if (err == -ENOENT)
 		NL_SET_ERR_MSG(cb->extack, "no flowtable matches the filter");
 	if (err)
@@ -351,12 +455,33 @@ static int rflow_nl_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 	return skb->len;
 }
 
+static int rflow_nl_fill_flows(struct net *net, struct rflow_nl_dump *d, struct rflow_nl_reply *r)
+{
+	return rflow_nl->dump(net, d->cursor, &d->ft, r);
+}
+
+static int rflow_nl_fill_stats(struct net *net, struct rflow_nl_dump *d, struct rflow_nl_reply *r)
+{
+	return rflow_nl->stats(net, &d->before, &d->ft, r);
+}
+
+static int rflow_nl_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	return rflow_nl_dump_part(skb, cb, RFLOW_CMD_GET, rflow_nl_fill_flows);
+}
+
+static int rflow_nl_stats_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	return rflow_nl_dump_part(skb, cb, RFLOW_CMD_STATS, rflow_nl_fill_stats);
+}
+
 static int rflow_nl_dump_done(struct netlink_callback *cb)
 {
 	struct rflow_nl_dump *d = (struct rflow_nl_dump *)cb->args[0];
 
 	if (d) {
-		rflow_nl->dump_done(d->cursor);
+		if (d->cursor)
+			rflow_nl->dump_done(d->cursor);
 		kfree(d);
 	}
 	return 0;
@@ -368,6 +493,7 @@ static int rflow_nl_event_only(struct sk_buff *skb, struct genl_info *info)
 	return -EOPNOTSUPP;
 }
 
+/* Sorted by command, as genl_register_family() insists. */
 static const struct genl_split_ops rflow_genl_ops[] = {
 	{
 		.cmd = RFLOW_CMD_GET,
@@ -413,6 +539,15 @@ static const struct genl_split_ops rflow_genl_ops[] = {
 		.doit = rflow_nl_event_only,
 		.pre_doit = rflow_nl_pre_doit,
 		.flags = GENL_CMD_CAP_DO,
+	},
+	{
+		.cmd = RFLOW_CMD_STATS,
+		.start = rflow_nl_stats_start,
+		.dumpit = rflow_nl_stats_dumpit,
+		.done = rflow_nl_dump_done,
+		.policy = rflow_flush_policy,
+		.maxattr = RFLOW_A_FLOWTABLE,
+		.flags = GENL_CMD_CAP_DUMP,
 	},
 };
 
@@ -460,14 +595,14 @@ static size_t rflow_dir_msg_size(void)
 		nla_total_size(sizeof(u32)) +		/* IIF */
 		RFLOW_NL_ENCAP_MAX * (nla_total_size(0) + 2 * nla_total_size(sizeof(u16))) +
 		nla_total_size(sizeof(u8)) +		/* XMIT */
-		2 * nla_total_size(sizeof(u32)) +	/* OIF, MTU */
-		4 * nla_total_size_64bit(sizeof(u64));	/* the counters */
+		2 * nla_total_size(sizeof(u32));	/* OIF, MTU */
 }
 
 /* The size of an event about `f`: events are built in softirq, as small as they can be. */
 static size_t rflow_flow_msg_size(const struct rflow_nl_flow *f)
 {
-	return nla_total_size(RFLOW_UFID_LEN) +
+	return 2 * nla_total_size(sizeof(struct rflow_stats)) +
+		nla_total_size(RFLOW_UFID_LEN) +
 		nla_total_size(0) +			/* FLOWTABLE */
 		nla_total_size(sizeof(u8)) +		/* FAMILY */
 		nla_total_size(strlen(f->ft_table) + 1) +

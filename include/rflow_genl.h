@@ -33,14 +33,18 @@ struct rflow_nl_dir {
 	u32 iif;
 	u32 oif;
 	u32 mtu;
-	u64 packets;
-	u64 bytes;
-	u64 hw_packets;
-	u64 hw_bytes;
+};
+
+/* All a terse message holds: the UFID and the statistics. */
+struct rflow_nl_counters {
+	u8 ufid[RFLOW_UFID_LEN];
+	struct rflow_stats sw;
+	struct rflow_stats hw;
+	u32 idle_jiffies;
 };
 
 struct rflow_nl_flow {
-	u8 ufid[RFLOW_UFID_LEN];
+	struct rflow_nl_counters counters;
 	u8 ft_family;
 	const char *ft_table;
 	const char *ft_name;
@@ -49,8 +53,24 @@ struct rflow_nl_flow {
 	u8 hw_state;		/* enum rflow_hw_state */
 	u8 reason;		/* enum rflow_reason, DEL messages */
 	s32 expires_jiffies;	/* negative once expired */
-	u32 idle_jiffies;
 	const struct nf_conn *ct;
+};
+
+/* A flowtable's counters (RFLOW_CMD_STATS). */
+struct rflow_nl_ft_stats {
+	u8 family;
+	const char *table;
+	const char *name;
+	u64 flows;
+	u64 created;
+	u64 removed[__RFLOW_REASON_MAX];	/* by enum rflow_reason */
+	struct rflow_stats sw;		/* since it was created */
+	struct rflow_stats hw;
+	u64 hw_flows;
+	u32 buckets;
+	u64 grown;
+	u64 shrunk;
+	u64 resize_failed;
 };
 
 /* A flowtable a request names: family 0, or a NULL string, matches any. */
@@ -88,6 +108,11 @@ struct rflow_genl_handlers {
 	int (*dump)(struct net *net, void *cursor, const struct rflow_nl_ft_filter *ft,
 		    struct rflow_nl_reply *r);
 	void (*dump_done)(void *cursor);
+	/* Puts the counters of the flowtables `ft` matches, older than the one of id `*before`
+	 * (0: all), into `r` until it is full, setting `*before` to the last one put;
+	 * 0 or -errno (-ENOENT when `ft` names no flowtable). May sleep. */
+	int (*stats)(struct net *net, u64 *before, const struct rflow_nl_ft_filter *ft,
+		     struct rflow_nl_reply *r);
 };
 
 int rflow_genl_register(const struct rflow_genl_handlers *h);
@@ -98,6 +123,11 @@ void rflow_nl_reply_set_generation(struct rflow_nl_reply *r, u32 generation);
 
 /* Appends one message describing `f` to `r`; on -EMSGSIZE nothing is left of it. */
 int rflow_nl_put_flow(struct rflow_nl_reply *r, const struct rflow_nl_flow *f);
+/* The same for a terse request: only the UFID and the statistics. */
+int rflow_nl_put_terse(struct rflow_nl_reply *r, const struct rflow_nl_counters *c);
+
+/* Appends one RFLOW_CMD_STATS message about a flowtable; -EMSGSIZE as above. */
+int rflow_nl_put_ft_stats(struct rflow_nl_reply *r, const struct rflow_nl_ft_stats *s);
 
 /* Events: whether anyone in `net` listens, and one event (process or softirq context). */
 bool rflow_nl_listening(struct net *net);

@@ -17,7 +17,7 @@ use crate::netlink::{self, Event};
 use crate::offload;
 use crate::path::Xmit;
 use crate::pure::{
-    flow_state::{gc_step, GcAction, GcView, HwState, HwWork, Reason, HW_WORK},
+    flow_state::{gc_step, GcAction, GcView, HwState, HwWork, Reason, HW_WORK, REASONS},
     hash::SipKey,
     rcu_table::Sizing,
     timeout::{self, tcp},
@@ -27,6 +27,7 @@ use crate::pure::{
 use crate::sys::{
     conntrack::{Conn, Status},
     flow_block,
+    genl::DirCounters,
     net::Net,
     netdev::{NetDevice, NetdevEvent, NetdevNotify},
     nft::{
@@ -87,10 +88,10 @@ pub(crate) struct Stats {
     pub(crate) created: u64,
     /// Flows removed (expired, torn down or flushed).
     pub(crate) removed: u64,
-    /// Packets forwarded by the fast path for flows since removed.
-    pub(crate) removed_packets: u64,
-    /// Bytes forwarded by the fast path for flows since removed.
-    pub(crate) removed_bytes: u64,
+    /// The same by [`Reason`] (index: its value).
+    pub(crate) removed_by_reason: [u64; REASONS],
+    /// Packets and bytes forwarded by the fast path for flows since removed, per direction.
+    pub(crate) removed_sw: DirCounters,
     /// Size of the bucket array.
     pub(crate) buckets: u64,
     /// Times the bucket array grew.
@@ -101,6 +102,41 @@ pub(crate) struct Stats {
     pub(crate) resize_failed: u64,
     /// Longest time a resize blocked inserts, in microseconds.
     pub(crate) resize_max_locked_us: u64,
+}
+
+/// What a flowtable forwarded since it was created ([`FlowTable::forwarded`]).
+pub(crate) struct Forwarded {
+    /// Packets and bytes per direction, in software.
+    pub(crate) sw: DirCounters,
+    /// And in hardware.
+    pub(crate) hw: DirCounters,
+    /// Flows a driver holds now.
+    pub(crate) hw_flows: u64,
+}
+
+/// What became of a flowtable's removed flows: why they went, what they forwarded.
+#[derive(Default)]
+struct Removed {
+    by_reason: [AtomicU64; REASONS],
+    /// Per direction (original, reply).
+    packets: [AtomicU64; 2],
+    bytes: [AtomicU64; 2],
+    hw_packets: [AtomicU64; 2],
+    hw_bytes: [AtomicU64; 2],
+}
+
+impl Removed {
+    fn read(&self) -> ([u64; REASONS], DirCounters, DirCounters) {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let pairs = |p: &[AtomicU64; 2], b: &[AtomicU64; 2]| {
+            [(load(&p[0]), load(&b[0])), (load(&p[1]), load(&b[1]))]
+        };
+        (
+            self.by_reason.each_ref().map(load),
+            pairs(&self.packets, &self.bytes),
+            pairs(&self.hw_packets, &self.hw_bytes),
+        )
+    }
 }
 
 /// Bucket array sizes: 64 buckets at first, at most 2^20 (8 MiB of heads), beyond which chains
@@ -122,9 +158,7 @@ pub(crate) struct FlowTable {
     #[pin]
     gc: Mutex<()>,
     created: AtomicU64,
-    removed: AtomicU64,
-    removed_packets: AtomicU64,
-    removed_bytes: AtomicU64,
+    removed: Removed,
     grown: AtomicU64,
     shrunk: AtomicU64,
     resize_failed: AtomicU64,
@@ -199,18 +233,19 @@ impl FlowTable {
     /// Unlinks a flow and frees it after a grace period (`flow_offload_del()`).
     fn remove(&self, nf: &NfFlowtable, flow: &Indexed<Flow>) {
         netlink::notify(nf, flow, Event::Del, None);
-        for d in flow.dirs() {
-            let (packets, bytes) = (
-                d.packets.load(Ordering::Relaxed),
-                d.bytes.load(Ordering::Relaxed),
-            );
-            self.removed_packets.fetch_add(packets, Ordering::Relaxed);
-            self.removed_bytes.fetch_add(bytes, Ordering::Relaxed);
+        let r = &self.removed;
+        for (slot, d) in flow.dirs().into_iter().enumerate() {
+            let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+            let (packets, bytes) = (load(&d.packets), load(&d.bytes));
+            r.packets[slot].fetch_add(packets, Ordering::Relaxed);
+            r.bytes[slot].fetch_add(bytes, Ordering::Relaxed);
+            r.hw_packets[slot].fetch_add(load(&d.hw_packets), Ordering::Relaxed);
+            r.hw_bytes[slot].fetch_add(load(&d.hw_bytes), Ordering::Relaxed);
             let i = xmit_index(&d.route.xmit);
             TOTALS.packets[i].fetch_add(packets, Ordering::Relaxed);
             TOTALS.bytes[i].fetch_add(bytes, Ordering::Relaxed);
         }
-        self.removed.fetch_add(1, Ordering::Relaxed);
+        r.by_reason[flow.state().reason() as usize].fetch_add(1, Ordering::Relaxed);
         self.index.remove(flow);
     }
 
@@ -370,6 +405,29 @@ impl FlowTable {
         }
     }
 
+    /// Returns what the flowtable forwarded since it was created, in software and in hardware,
+    /// and how many of its flows a driver holds now. Walks the flows, with the GC's lock held:
+    /// flows are removed (their counters folded into [`Removed`], then unlinked) only under it,
+    /// so each flow is counted exactly once, live or removed, and the totals only grow.
+    pub(crate) fn forwarded(&self) -> Forwarded {
+        let _serial = self.gc.lock();
+        let (_, mut sw, mut hw) = self.removed.read();
+        let mut hw_flows = 0;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        self.index.for_each(|flow| {
+            for (slot, d) in flow.dirs().into_iter().enumerate() {
+                sw[slot].0 += load(&d.packets);
+                sw[slot].1 += load(&d.bytes);
+                hw[slot].0 += load(&d.hw_packets);
+                hw[slot].1 += load(&d.hw_bytes);
+            }
+            if flow.state().hw() == HwState::Offloaded {
+                hw_flows += 1;
+            }
+        });
+        Forwarded { sw, hw, hw_flows }
+    }
+
     /// Returns the flow index, for listings.
     pub(crate) fn index(&self) -> &Index<Flow> {
         &self.index
@@ -377,12 +435,13 @@ impl FlowTable {
 
     /// Returns the table's counters.
     pub(crate) fn stats(&self, rcu: &ReadSection) -> Stats {
+        let (by_reason, removed_sw, _) = self.removed.read();
         Stats {
             flows: self.index.objects() as u64,
             created: self.created.load(Ordering::Relaxed),
-            removed: self.removed.load(Ordering::Relaxed),
-            removed_packets: self.removed_packets.load(Ordering::Relaxed),
-            removed_bytes: self.removed_bytes.load(Ordering::Relaxed),
+            removed: by_reason.iter().sum(),
+            removed_by_reason: by_reason,
+            removed_sw,
             buckets: self.index.buckets(rcu) as u64,
             grown: self.grown.load(Ordering::Relaxed),
             shrunk: self.shrunk.load(Ordering::Relaxed),
@@ -400,9 +459,7 @@ impl FlowtableOps for FlowTable {
             secret: crate::sys::random::sip_key(),
             gc <- new_mutex!(()),
             created: AtomicU64::new(0),
-            removed: AtomicU64::new(0),
-            removed_packets: AtomicU64::new(0),
-            removed_bytes: AtomicU64::new(0),
+            removed: Removed::default(),
             grown: AtomicU64::new(0),
             shrunk: AtomicU64::new(0),
             resize_failed: AtomicU64::new(0),

@@ -18,14 +18,17 @@ use crate::pure::{
     ufid::Ufid,
 };
 use crate::sys::{
-    genl::{self, FlowMsg, FlowtableFilter, Reply},
+    genl::{self, Counters, FlowMsg, FlowtableFilter, FtCounters, FtStatsMsg, Reply},
     net::Net,
     nft::{flowtable::Member, NfFlowtable},
     pernet::PernetData,
     rcu::{self, ReadSection},
     rcu_index::{IndexCursor, Indexed},
 };
-use core::{ops::ControlFlow, sync::atomic::Ordering};
+use core::{
+    ops::ControlFlow,
+    sync::atomic::{AtomicU64, Ordering},
+};
 use kernel::prelude::*;
 
 /// Event commands (`enum rflow_cmd`).
@@ -42,41 +45,33 @@ pub(crate) enum Event {
 /// The family's answers.
 pub(crate) struct Netlink;
 
-/// What a message about a flow holds.
-#[derive(Clone, Copy, PartialEq)]
-enum Detail {
-    /// Everything.
-    Full,
-    /// The UFID and the statistics: what a terse request gets (C leaves the rest out).
-    Terse,
-}
-
-/// Describes `flow` of flowtable `nf`; `hw` overrides the hardware state (events sent just
-/// before the state changes).
-fn describe<'a>(
-    nf: &'a NfFlowtable,
-    flow: &'a Indexed<Flow>,
-    hw: Option<HwState>,
-    detail: Detail,
-) -> FlowMsg<'a> {
-    let mut msg = FlowMsg::new(Flow::ufid(flow), nf.names(), flow.ct());
-    let mut v = msg.values();
+/// The statistics of `flow`: what a terse message holds, and every message starts with.
+fn counters(flow: &Indexed<Flow>) -> Counters {
     let expires = flow.expires_in();
     // The expiry moves forward by the timeout on each refresh: what is missing of the
     // timeout is how long ago the last one was.
     let idle = (flow.offload_timeout() as i64 - i64::from(expires)).clamp(0, u32::MAX.into());
-    if detail == Detail::Terse {
-        // A terse dump of a million flows is the reason terse exists: nothing it leaves out.
-        for (slot, d) in flow.dirs().iter().enumerate() {
-            let out = v.dir(slot);
-            out.packets = d.packets.load(Ordering::Relaxed);
-            out.bytes = d.bytes.load(Ordering::Relaxed);
-            out.hw_packets = d.hw_packets.load(Ordering::Relaxed);
-            out.hw_bytes = d.hw_bytes.load(Ordering::Relaxed);
-        }
-        v.set_state(0, 0, 0, expires, idle as u32);
-        return msg;
-    }
+    let [o, r] = flow.dirs();
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    Counters::new(
+        Flow::ufid(flow),
+        [
+            (load(&o.packets), load(&o.bytes)),
+            (load(&r.packets), load(&r.bytes)),
+        ],
+        [
+            (load(&o.hw_packets), load(&o.hw_bytes)),
+            (load(&r.hw_packets), load(&r.hw_bytes)),
+        ],
+        idle as u32,
+    )
+}
+
+/// Describes `flow` of flowtable `nf` in full; `hw` overrides the hardware state (events sent
+/// just before the state changes).
+fn describe<'a>(nf: &'a NfFlowtable, flow: &'a Indexed<Flow>, hw: Option<HwState>) -> FlowMsg<'a> {
+    let mut msg = FlowMsg::new(counters(flow), nf.names(), flow.ct());
+    let mut v = msg.values();
     for (slot, d) in flow.dirs().iter().enumerate() {
         let t = &d.tuple;
         let out = v.dir(slot);
@@ -107,10 +102,6 @@ fn describe<'a>(
         out.xmit = xmit as u8;
         out.oif = oif as u32;
         out.mtu = d.route.mtu;
-        out.packets = d.packets.load(Ordering::Relaxed);
-        out.bytes = d.bytes.load(Ordering::Relaxed);
-        out.hw_packets = d.hw_packets.load(Ordering::Relaxed);
-        out.hw_bytes = d.hw_bytes.load(Ordering::Relaxed);
     }
     let state = flow.state();
     let mut flags = 0;
@@ -135,17 +126,19 @@ fn describe<'a>(
         flags,
         hw_state as u8,
         state.reason() as u8,
-        expires,
-        idle as u32,
+        flow.expires_in(),
     );
     msg
 }
 
-fn detail(out: &Reply<'_>) -> Detail {
+/// Appends a message about `flow` of `nf` to `out`, terse if the request asked for it.
+fn put(out: &mut Reply<'_>, nf: &NfFlowtable, flow: &Indexed<Flow>) -> Result {
     if out.terse() {
-        Detail::Terse
+        // A terse dump of a million flows is the reason terse exists: nothing it leaves out
+        // is looked at.
+        out.put_terse(&counters(flow))
     } else {
-        Detail::Full
+        out.put(&describe(nf, flow, None))
     }
 }
 
@@ -160,7 +153,7 @@ pub(crate) fn notify(nf: &NfFlowtable, flow: &Indexed<Flow>, event: Event, hw: O
         Event::Del => bindings::RFLOW_CMD_DEL,
         Event::Hw => bindings::RFLOW_CMD_HW,
     };
-    genl::event(net, cmd as u8, &describe(nf, flow, hw, Detail::Full));
+    genl::event(net, cmd as u8, &describe(nf, flow, hw));
 }
 
 /// Finds flow `ufid` in the flowtables of `net`.
@@ -174,6 +167,17 @@ fn find<'a>(
         Some((m, flow))
     })
 }
+
+// The removal counters are indexed by the reason's value, which the uAPI shares.
+const _: () = {
+    assert!(Reason::Expired as u32 == bindings::RFLOW_REASON_EXPIRED);
+    assert!(Reason::Closed as u32 == bindings::RFLOW_REASON_CLOSED);
+    assert!(Reason::Route as u32 == bindings::RFLOW_REASON_ROUTE);
+    assert!(Reason::Device as u32 == bindings::RFLOW_REASON_DEVICE);
+    assert!(Reason::User as u32 == bindings::RFLOW_REASON_USER);
+    assert!(Reason::Flush as u32 == bindings::RFLOW_REASON_FLUSH);
+    assert!(flow_state::REASONS == bindings::__RFLOW_REASON_MAX as usize);
+};
 
 /// Where a dump stands: the flowtable (by id; `None` before the first) and the position in it.
 pub(crate) struct DumpCursor {
@@ -192,7 +196,7 @@ impl genl::Handlers for Netlink {
     fn get(net: &Net, ufid: &Ufid, out: &mut Reply<'_>) -> Result {
         let rcu = rcu::read_lock();
         let (m, flow) = find(net, &rcu, ufid).ok_or(ENOENT)?;
-        out.put(&describe(m.nf, flow, None, detail(out)))
+        put(out, m.nf, flow)
     }
 
     fn del(net: &Net, ufid: &Ufid, out: &mut Reply<'_>) -> Result {
@@ -203,10 +207,10 @@ impl genl::Handlers for Netlink {
         if !teardown(flow, Reason::User) {
             return Err(ENOENT);
         }
-        let put = out.put(&describe(m.nf, flow, None, detail(out)));
+        let reply = put(out, m.nf, flow);
         // Freed (and destroyed in hardware) by the GC, now rather than within a second.
         m.nf.gc().kick(0);
-        put
+        reply
     }
 
     fn flush(net: &Net, ft: &FlowtableFilter<'_>) -> Result<u64> {
@@ -254,7 +258,6 @@ impl genl::Handlers for Netlink {
         };
         let tables = state.tables();
         out.set_generation(tables.generation());
-        let detail = detail(out);
         if c.table.is_none() && !ft.is_any() {
             // A filter that names no flowtable is an error, not an empty dump.
             let rcu = rcu::read_lock();
@@ -289,7 +292,7 @@ impl genl::Handlers for Netlink {
             let mut full = false;
             let walked = if ft.matches(m.nf.names()) {
                 m.state.index().walk(&rcu, &mut c.pos, DUMP_BUDGET, |flow| {
-                    match out.put(&describe(m.nf, flow, None, detail)) {
+                    match put(out, m.nf, flow) {
                         Ok(()) => ControlFlow::Continue(()),
                         Err(_) => {
                             full = true;
@@ -316,6 +319,61 @@ impl genl::Handlers for Netlink {
             }
             drop(rcu);
             rcu::cond_resched();
+        }
+        Ok(())
+    }
+
+    fn stats(
+        net: &Net,
+        before: &mut Option<u64>,
+        ft: &FlowtableFilter<'_>,
+        out: &mut Reply<'_>,
+    ) -> Result {
+        let Some(state) = NetState::of(net) else {
+            return if ft.is_any() { Ok(()) } else { Err(ENOENT) };
+        };
+        let tables = state.tables();
+        out.set_generation(tables.generation());
+        let first = before.is_none();
+        let (mut matched, mut full) = (false, false);
+        // Locked, not under RCU: reading a flowtable's totals takes its GC's lock (the order
+        // the netdevice notifier also takes them in), and the registry's lock keeps the
+        // flowtable alive meanwhile. The list is in decreasing id order.
+        tables.for_each_locked(|m| {
+            if full || before.is_some_and(|b| m.id >= b) || !ft.matches(m.nf.names()) {
+                return;
+            }
+            matched = true;
+            let rcu = rcu::read_lock();
+            let s = m.state.stats(&rcu);
+            drop(rcu);
+            let f = m.state.forwarded();
+            let c = FtCounters {
+                flows: s.flows,
+                created: s.created,
+                removed: s.removed_by_reason,
+                sw: f.sw,
+                hw: f.hw,
+                hw_flows: f.hw_flows,
+                buckets: s.buckets.min(u32::MAX.into()) as u32,
+                grown: s.grown,
+                shrunk: s.shrunk,
+                resize_failed: s.resize_failed,
+            };
+            if out
+                .put_ft_stats(&FtStatsMsg::new(m.nf.names(), &c))
+                .is_err()
+            {
+                // Full: this flowtable starts the next part.
+                full = true;
+                return;
+            }
+            *before = Some(m.id);
+        });
+        // A filter that names no flowtable is an error, not an empty dump (checked on the first
+        // part only: flowtables may go away between parts).
+        if !matched && !ft.is_any() && first {
+            return Err(ENOENT);
         }
         Ok(())
     }

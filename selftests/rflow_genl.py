@@ -40,7 +40,7 @@ CTRL_ATTR_FAMILY_NAME = 2
 NLA_F_NESTED = 0x8000
 
 # include/uapi/linux/rflow.h
-CMD_GET, CMD_DEL, CMD_FLUSH, CMD_NEW, CMD_HW = 1, 2, 3, 4, 5
+CMD_GET, CMD_DEL, CMD_FLUSH, CMD_NEW, CMD_HW, CMD_STATS = 1, 2, 3, 4, 5, 6
 A_UFID, A_UFID_FLAGS, A_FLOWTABLE = 2, 3, 4
 FT_A_FAMILY, FT_A_TABLE, FT_A_NAME = 1, 2, 3
 
@@ -211,6 +211,20 @@ def bad_input(live_ufid_hex):
     else:
         failed += 1
         print(f"FAIL dump with an unterminated flowtable name: errno {err}, {len(msgs)} messages")
+    # STATS is a dump: a filter naming no flowtable, or a malformed one, is refused.
+    for name, payload, want in [
+        ("STATS of a flowtable that does not exist",
+         nest(A_FLOWTABLE, attr(FT_A_NAME, b"nosuchft\0")), errno.ENOENT),
+        ("STATS with an unterminated flowtable name",
+         nest(A_FLOWTABLE, attr(FT_A_NAME, b"ab")), errno.EINVAL),
+        ("STATS with an unknown attribute", attr(77, b"\0" * 4), errno.EINVAL),
+    ]:
+        err, text, msgs, _ = nl.request(CMD_STATS, payload, NLM_F_REQUEST | NLM_F_DUMP)
+        if err == want and text and not msgs:
+            print(f"ok {name}: errno {err} {text}")
+        else:
+            failed += 1
+            print(f"FAIL {name}: errno {err} (want {want}) '{text}', {len(msgs)} messages")
     # The live flow is still there, untouched.
     err, text, msgs, _ = nl.request(CMD_GET, ufid_attr(live))
     if err == 0 and len(msgs) == 1:
@@ -229,6 +243,7 @@ def eperm():
         ("dump", CMD_GET, b"", NLM_F_REQUEST | NLM_F_DUMP),
         ("DEL", CMD_DEL, ufid_attr(bytes(16)), NLM_F_REQUEST | NLM_F_ACK),
         ("FLUSH", CMD_FLUSH, b"", NLM_F_REQUEST | NLM_F_ACK),
+        ("STATS", CMD_STATS, b"", NLM_F_REQUEST | NLM_F_DUMP),
     ]
     for name, cmd, payload, flags in probes:
         err, text, msgs, _ = nl.request(cmd, payload, flags)
@@ -267,6 +282,9 @@ def fuzz(count, seed, ufids):
         (CMD_FLUSH, nest(A_FLOWTABLE, attr(FT_A_NAME, b"nosuchft\0")),
          NLM_F_REQUEST | NLM_F_ACK),
         (CMD_DEL, ufid_attr(bytes(16)), NLM_F_REQUEST | NLM_F_ACK),
+        (CMD_STATS, b"", NLM_F_REQUEST | NLM_F_DUMP),
+        (CMD_STATS, nest(A_FLOWTABLE, attr(FT_A_FAMILY, b"\1"), attr(FT_A_NAME, b"f\0")),
+         NLM_F_REQUEST | NLM_F_DUMP),
     ]
     stats = {}
     for i in range(count):

@@ -15,11 +15,15 @@
 #   - flush: of one flowtable, then of all; counts what it tore down;
 #   - events: `watch` sees NEW, then DESTROY with reason user, for the same UFID, in order;
 #     expiry and flush reasons;
-#   - namespaces: another namespace sees none of the router's flows, nor its UFIDs;
+#   - stats: per flowtable, flows created and removed by reason, and what removed flows
+#     forwarded, kept after they go (Prometheus counters only grow); empty flowtables listed;
+#   - namespaces: another namespace sees none of the router's flows, nor its UFIDs, nor its
+#     flowtables' stats;
 #   - bad input: UFIDs of 0, 15 and 17 bytes, unknown attributes, malformed nests, unknown
 #     flags, event commands: each refused with an errno and an extack message, the live flow
 #     untouched; an unprivileged user gets EPERM with a message, for every command;
-#   - a dump while flows come and go: every stable flow exactly once, none twice;
+#   - a dump while flows come and go, with GETs beside it: every stable flow (by UFID) in
+#     every dump, none twice unless the dump is marked interrupted; every GET finds its flow;
 #   - a netlink fuzzer: random and mutated requests to the family; the kernel's verdict (no
 #     splat, no kmemleak report) decides.
 
@@ -29,7 +33,7 @@ RFLOWCTL=${RFLOWCTL:-$RFLOW_ROOT/tools/rflowctl/target/release/rflowctl}
 FUZZ_REQUESTS=${FUZZ_REQUESTS:-100000}
 CHURN_FLOWS=${CHURN_FLOWS:-4096}
 
-tap_header 13
+tap_header 14
 load_impl || { tap_fail "load $RFLOW_IMPL"; tap_done; }
 
 ctl() { "$RFLOWCTL" -n "$nsr" "$@"; }
@@ -103,7 +107,7 @@ ynl_cross_check() {
 	local cli=$KDIR/tools/net/ynl/cli.py
 	[ -f "$cli" ] || { fail "no $cli in the kernel tree"; return 1; }
 	local ynl=(python3 "$cli" --spec "$RFLOW_ROOT/Documentation/netlink/specs/rflow.yaml"
-		--schema "$KDIR/Documentation/netlink/genetlink-c.yaml")
+		--schema "$KDIR/Documentation/netlink/genetlink-legacy.yaml")
 	local dump one u
 	dump=$(ip netns exec "$nsr" "${ynl[@]}" --dump get 2>&1) || { fail "ynl dump: $dump"; return 1; }
 	for u in $(grep -oE 'ufid:[0-9a-f-]{36}' "$1"); do
@@ -111,10 +115,13 @@ ynl_cross_check() {
 		one=$(ip netns exec "$nsr" "${ynl[@]}" --do get \
 			--json "{\"ufid\": \"$(tr -d -- - <<<"${u#ufid:}")\"}" 2>&1) ||
 			fail "ynl get $u: $one"
-		grep -q "${u#ufid:}" <<<"$one" && grep -q "'l4proto'" <<<"$one" ||
-			fail "ynl get $u did not decode the flow: $one"
+		grep -q "${u#ufid:}" <<<"$one" && grep -q "'l4proto'" <<<"$one" &&
+			grep -q "'orig-packets'" <<<"$one" ||
+			fail "ynl get $u did not decode the flow and its counters: $one"
 	done
-	echo "ynl (tools/net/ynl/cli.py with rflow.yaml): dump and get agree with rflowctl"
+	one=$(ip netns exec "$nsr" "${ynl[@]}" --dump stats 2>&1) || fail "ynl stats: $one"
+	grep -q "'created'" <<<"$one" || fail "ynl stats did not decode the counters: $one"
+	echo "ynl (tools/net/ynl/cli.py with rflow.yaml): dump, get and stats agree with rflowctl"
 }
 
 check_counters() {
@@ -194,12 +201,18 @@ check_del_reoffload() {
 	pinger_stop
 }
 
-check_flush() {
+# The topology, a second flowtable g on a dummy device (no flow ever reaches it), and the
+# echo server.
+topology_with_empty_flowtable() {
 	fresh_topology || return 1
 	ip -net "$nsr" link add dummy0 type dummy && ip -net "$nsr" link set dummy0 up
 	ip netns exec "$nsr" nft add flowtable inet filter g '{ hook ingress priority 10; devices = { dummy0 }; }' ||
-		fail "cannot add flowtable g"
-	pinger_server 10.0.2.99 || return 1
+		{ fail "cannot add flowtable g"; return 1; }
+	pinger_server 10.0.2.99
+}
+
+check_flush() {
+	topology_with_empty_flowtable || return 1
 	local p
 	for p in 41010 41011 41012; do
 		ping_flow 10.0.2.99 7000 $p 5 0.02 >/dev/null || fail "echoes lost"
@@ -264,6 +277,9 @@ check_netns() {
 	u=$(ufid_of 'sport=41030')
 	[ -n "$u" ] || { fail "no flow"; return 1; }
 	[ "$("$RFLOWCTL" -n "$ns1" count)" = 0 ] || fail "ns1 sees the router's flows"
+	out=$("$RFLOWCTL" -n "$ns1" stats)
+	[ "$(wc -l <<<"$out")" = 1 ] && grep -q '^total flows=0 ' <<<"$out" ||
+		fail "ns1's stats show the router's flowtables: $out"
 	out=$("$RFLOWCTL" -n "$ns1" get "$u" 2>&1)
 	rc=$?
 	echo "get from ns1: exit $rc: $out"
@@ -372,6 +388,54 @@ check_tool_options() {
 	grep -q '^# TYPE rflow_packets_total counter' <<<"$out" || fail "prometheus: no packet counter"
 }
 
+# The packets of flowtable $1 in `rflowctl -j stats`: since it was created, removed flows
+# included.
+ft_packets() {
+	ctl -j stats | json_field "[t['packets'] for t in d['flowtables'] if t['name'] == '$1'][0]"
+}
+
+# RFLOW_CMD_STATS through rflowctl stats: counters kept since a flowtable was created (flows
+# created, removed by reason, and what removed flows forwarded), empty flowtables listed.
+check_stats() {
+	topology_with_empty_flowtable || return 1
+	local p
+	for p in 41080 41081 41082; do
+		ping_flow 10.0.2.99 7000 $p 10 0.02 >/dev/null || fail "echoes lost"
+	done
+	pinger_stop
+	local before after out
+	before=$(ft_packets f)
+	[ "$before" -gt 0 ] || fail "no packets counted for f: $before"
+	ctl del "$(ufid_of 'sport=41080')" >/dev/null || fail "del"
+	wait_for 5 sh -c "[ \$($RFLOWCTL -n $nsr count) = 2 ]" || fail "the deleted flow stays"
+	out=$(ctl stats)
+	echo "$out"
+	grep -qE '^inet/filter/f flows=2 .* created=3 removed=1 expired=0 closed=0 route=0 device=0 user=1 flush=0$' <<<"$out" ||
+		fail "stats of f after one del"
+	grep -qE '^inet/filter/g flows=0 hw_flows=0 packets=0 bytes=0 hw_packets=0 hw_bytes=0 created=0 removed=0 ' <<<"$out" ||
+		fail "the empty flowtable g is not listed"
+	after=$(ft_packets f)
+	echo "packets of f: $before before the del, $after after"
+	[ "$after" -ge "$before" ] || fail "packets went from $before to $after when a flow went: not a counter"
+	ctl flush >/dev/null || fail "flush"
+	wait_for 5 sh -c "[ \$($RFLOWCTL -n $nsr count) = 0 ]" || fail "flows left after flush"
+	out=$(ctl stats --flowtable f)
+	echo "$out"
+	grep -qE '^inet/filter/f flows=0 .* created=3 removed=3 expired=0 closed=0 route=0 device=0 user=1 flush=2$' <<<"$out" ||
+		fail "stats of f after the flush"
+	grep -q '^inet/filter/g ' <<<"$out" && fail "stats --flowtable f lists g"
+	after=$(ft_packets f)
+	[ "$after" -ge "$before" ] || fail "packets went from $before to $after with no flow left"
+	out=$(ctl stats --prometheus)
+	grep -E '^rflow_flows_(created|removed)_total\{.*flowtable="f"' <<<"$out"
+	grep -qE '^rflow_flows_created_total\{.*flowtable="f".*\} 3$' <<<"$out" ||
+		fail "prometheus: flows created"
+	grep -qE '^rflow_flows_removed_total\{.*flowtable="f".*reason="flush".*\} 2$' <<<"$out" ||
+		fail "prometheus: flows flushed"
+	grep -qE "^rflow_packets_total\\{.*flowtable=\"f\".*path=\"software\".*\\} $after\$" <<<"$out" ||
+		fail "prometheus: software packets of f are not $after"
+}
+
 # pktgen keeps $CHURN_FLOWS UDP flows alive; short UDP pings come and go meanwhile (each ends
 # with a DEL), and GETs of stable flows run beside them; dumps in a loop must list every pktgen
 # flow exactly once (unless marked interrupted), and every GET of a stable flow must find it.
@@ -386,9 +450,17 @@ check_dump_churn() {
 	many_flows_send "$MANY_FLOWS" >/dev/null
 	many_flows_send "$MANY_FLOWS" >/dev/null
 	local stable
-	stable=$(ctl count --port 9)
-	echo "stable flows: $stable of $MANY_FLOWS tuples"
+	# The stable flows' UFIDs (hex, no dashes), from a full dump (the terse dumps below build
+	# their messages another way) before anything else runs, and as many as the table holds
+	# by its own count (no walk).
+	ip netns exec "$nsr" python3 "$SELFTESTS/rflow_genl.py" dump-ufids |
+		grep -v '^#' | sort >"$work/stable.ufids"
+	stable=$(wc -l <"$work/stable.ufids")
+	local in_table
+	in_table=$(ctl -j stats | json_field 'd["total"]["flows"]')
+	echo "stable flows: $stable of $MANY_FLOWS tuples; the table holds $in_table"
 	[ "$stable" -ge $((MANY_FLOWS * 9 / 10)) ] || fail "only $stable flows offloaded"
+	[ "$stable" = "$in_table" ] || fail "a full dump lists $stable flows, the table holds $in_table"
 	pinger_server 10.0.2.99 || return 1
 	# Churn: flows come (a ping) and go (a del) while the dumps run.
 	( for p in $(seq 42000 42100); do
@@ -419,7 +491,9 @@ check_dump_churn() {
 		if [ "$dup" != 0 ] && ! grep -q 'interrupted 1' "$work/d$i"; then
 			fail "dump $i reported $dup flows twice"
 		fi
-		[ "$(grep -vc '^#' "$work/d$i")" -ge "$stable" ] || fail "dump $i missed stable flows: $(grep -vc '^#' "$work/d$i") < $stable"
+		local missed
+		missed=$(grep -v '^#' "$work/d$i" | sort -u | comm -23 "$work/stable.ufids" - | wc -l)
+		[ "$missed" -eq 0 ] || fail "dump $i missed $missed of the $stable stable flows"
 	done
 	kill "$churn" 2>/dev/null
 	wait "$churn" 2>/dev/null
@@ -458,6 +532,7 @@ tap_check "another namespace sees, deletes and flushes none of the router's flow
 tap_check "hostile requests: an errno and an extack message each, nothing changes" check_bad_input
 tap_check "without CAP_NET_ADMIN: EPERM with a message for every command and the events" check_eperm
 tap_check "rflowctl's filters (flowtable, proto, addr, port, dev, state), get --terse, -j -p, stats, Prometheus" check_tool_options
+tap_check "stats: flows created and removed by reason, removed flows' packets kept, empty flowtables" check_stats
 tap_check "dumps during churn: every stable flow exactly once ($CHURN_FLOWS flows)" check_dump_churn
 tap_check "netlink fuzzer: $FUZZ_REQUESTS random and mutated requests" check_fuzz
 tap_check "rflow is still the flowtable" rflow_is_the_flowtable

@@ -8,22 +8,47 @@ use super::{conntrack::Conn, net::Net};
 use crate::bindings;
 use crate::pure::ufid::{Ufid, UFID_LEN};
 use core::{ffi::CStr, marker::PhantomData};
-use kernel::prelude::*;
+use kernel::{error::to_result, prelude::*};
+
+/// A flow's statistics, all a terse message holds: its UFID, the packets and bytes forwarded
+/// in software and in hardware per direction, and the jiffies since its last refresh.
+pub(crate) struct Counters(bindings::rflow_nl_counters);
+
+/// Packets and bytes of the original and reply directions.
+pub(crate) type DirCounters = [(u64, u64); 2];
+
+impl Counters {
+    /// The statistics of flow `ufid`: software and hardware counters, idle jiffies.
+    pub(crate) fn new(ufid: &Ufid, sw: DirCounters, hw: DirCounters, idle: u32) -> Self {
+        Counters(bindings::rflow_nl_counters {
+            ufid: ufid.0,
+            sw: stats(sw),
+            hw: stats(hw),
+            idle_jiffies: idle,
+        })
+    }
+}
 
 /// A flow as the family describes it: plain values, plus the flowtable's names and the
 /// conntrack entry, borrowed for `'a` (the message is built before they can go away).
+///
+/// # Invariants
+///
+/// `raw.ft_table` and `raw.ft_name` point to NUL-terminated strings and `raw.ct` to a
+/// conntrack entry, all valid for `'a`; only [`FlowMsg::new`] sets them.
 pub(crate) struct FlowMsg<'a> {
     raw: bindings::rflow_nl_flow,
     _borrows: PhantomData<&'a Conn>,
 }
 
 impl<'a> FlowMsg<'a> {
-    /// Starts the description of flow `ufid` of flowtable `table` `name` (family `family`)
-    /// whose connection is `ct`.
-    pub(crate) fn new(ufid: &Ufid, names: (u8, &'a CStr, &'a CStr), ct: &'a Conn) -> Self {
+    /// Starts the description of the flow of `counters`, of flowtable `table` `name` (family
+    /// `family`), whose connection is `ct`.
+    pub(crate) fn new(counters: Counters, names: (u8, &'a CStr, &'a CStr), ct: &'a Conn) -> Self {
         let (family, table, name) = names;
+        // INVARIANT: the pointers come from borrows of `'a`.
         let raw = bindings::rflow_nl_flow {
-            ufid: ufid.0,
+            counters: counters.0,
             ft_family: family,
             ft_table: table.as_ptr().cast(),
             ft_name: name.as_ptr().cast(),
@@ -51,21 +76,87 @@ impl Values<'_> {
         &mut self.0.dir[slot]
     }
 
-    /// Sets the `RFLOW_F_*` flags, the `rflow_hw_state`, the `rflow_reason`, the jiffies until
-    /// expiry (negative once expired) and since the last refresh.
-    pub(crate) fn set_state(
-        &mut self,
-        flags: u32,
-        hw_state: u8,
-        reason: u8,
-        expires: i32,
-        idle: u32,
-    ) {
+    /// Sets the `RFLOW_F_*` flags, the `rflow_hw_state`, the `rflow_reason` and the jiffies
+    /// until expiry (negative once expired).
+    pub(crate) fn set_state(&mut self, flags: u32, hw_state: u8, reason: u8, expires: i32) {
         self.0.flags = flags;
         self.0.hw_state = hw_state;
         self.0.reason = reason;
         self.0.expires_jiffies = expires;
-        self.0.idle_jiffies = idle;
+    }
+}
+
+/// A flowtable's counters as `RFLOW_CMD_STATS` reports them, borrowing its names for `'a`.
+///
+/// # Invariants
+///
+/// `raw.table` and `raw.name` point to NUL-terminated strings valid for `'a`; only
+/// [`FtStatsMsg::new`] sets them.
+pub(crate) struct FtStatsMsg<'a> {
+    raw: bindings::rflow_nl_ft_stats,
+    _borrows: PhantomData<&'a CStr>,
+}
+
+/// Flows removed from a flowtable, by `enum rflow_reason`.
+pub(crate) type RemovedByReason = [u64; bindings::__RFLOW_REASON_MAX as usize];
+
+/// A flowtable's counters, plain values.
+pub(crate) struct FtCounters {
+    /// Flows in it now.
+    pub(crate) flows: u64,
+    /// Flows ever added.
+    pub(crate) created: u64,
+    /// Flows removed, by reason.
+    pub(crate) removed: RemovedByReason,
+    /// What it forwarded in software since it was created, per direction.
+    pub(crate) sw: DirCounters,
+    /// And in hardware.
+    pub(crate) hw: DirCounters,
+    /// Flows a driver holds now.
+    pub(crate) hw_flows: u64,
+    /// Size of its hash table.
+    pub(crate) buckets: u32,
+    /// Times the table grew.
+    pub(crate) grown: u64,
+    /// Times it shrank.
+    pub(crate) shrunk: u64,
+    /// Resizes that could not allocate.
+    pub(crate) resize_failed: u64,
+}
+
+impl<'a> FtStatsMsg<'a> {
+    /// The counters `c` of the flowtable of `names` (family, table, name).
+    pub(crate) fn new(names: (u8, &'a CStr, &'a CStr), c: &FtCounters) -> Self {
+        let (family, table, name) = names;
+        // INVARIANT: the names are borrowed for `'a`.
+        FtStatsMsg {
+            raw: bindings::rflow_nl_ft_stats {
+                family,
+                table: table.as_ptr().cast(),
+                name: name.as_ptr().cast(),
+                flows: c.flows,
+                created: c.created,
+                removed: c.removed,
+                sw: stats(c.sw),
+                hw: stats(c.hw),
+                hw_flows: c.hw_flows,
+                buckets: c.buckets,
+                grown: c.grown,
+                shrunk: c.shrunk,
+                resize_failed: c.resize_failed,
+            },
+            _borrows: PhantomData,
+        }
+    }
+}
+
+/// `struct rflow_stats` of per-direction (packets, bytes).
+fn stats(c: DirCounters) -> bindings::rflow_stats {
+    bindings::rflow_stats {
+        orig_packets: c[0].0,
+        orig_bytes: c[0].1,
+        reply_packets: c[1].0,
+        reply_bytes: c[1].1,
     }
 }
 
@@ -91,10 +182,23 @@ impl Reply<'_> {
         // SAFETY: `self.0` is the reply C handed to this request, whose skb is ours for the
         // call; the message's pointers are valid for its borrows (`FlowMsg` invariant).
         let err = unsafe { bindings::rflow_nl_put_flow(self.0, &flow.raw) };
-        if err != 0 {
-            return Err(Error::from_errno(err));
-        }
-        Ok(())
+        to_result(err)
+    }
+
+    /// Appends a flowtable's counters (`RFLOW_CMD_STATS`); `EMSGSIZE` as [`Self::put`].
+    pub(crate) fn put_ft_stats(&mut self, msg: &FtStatsMsg<'_>) -> Result {
+        // SAFETY: `self.0` is the reply C handed to this request, whose skb is ours for the
+        // call; the names are valid for the message's borrows (`FtStatsMsg` invariant).
+        let err = unsafe { bindings::rflow_nl_put_ft_stats(self.0, &msg.raw) };
+        to_result(err)
+    }
+
+    /// Appends a terse message (see [`Self::terse`]) about a flow; `EMSGSIZE` as [`Self::put`].
+    pub(crate) fn put_terse(&mut self, counters: &Counters) -> Result {
+        // SAFETY: `self.0` is the reply C handed to this request, whose skb is ours for the
+        // call; `counters` holds plain values only.
+        let err = unsafe { bindings::rflow_nl_put_terse(self.0, &counters.0) };
+        to_result(err)
     }
 }
 
@@ -145,6 +249,15 @@ pub(crate) trait Handlers: 'static {
         ft: &FlowtableFilter<'_>,
         out: &mut Reply<'_>,
     ) -> Result;
+    /// Puts the counters of the flowtables `ft` matches, from the newest one older than
+    /// flowtable id `before` (all for `None`), into `out` until it is full, setting `before` to
+    /// the last one put. `ENOENT` if no flowtable matches `ft`.
+    fn stats(
+        net: &Net,
+        before: &mut Option<u64>,
+        ft: &FlowtableFilter<'_>,
+        out: &mut Reply<'_>,
+    ) -> Result;
 }
 
 struct Adapter<H>(PhantomData<H>);
@@ -157,6 +270,7 @@ impl<H: Handlers> Adapter<H> {
         dump_start: Some(Self::dump_start),
         dump: Some(Self::dump),
         dump_done: Some(Self::dump_done),
+        stats: Some(Self::stats),
     };
 
     /// # Safety
@@ -234,6 +348,25 @@ impl<H: Handlers> Adapter<H> {
     unsafe extern "C" fn dump_done(cursor: *mut kernel::ffi::c_void) {
         // SAFETY: Made by `KBox::into_raw` in `dump_start`, freed once (function contract).
         drop(unsafe { KBox::from_raw(cursor.cast::<H::Cursor>()) });
+    }
+
+    /// # Safety
+    ///
+    /// `net` is the requester's namespace, `before` the dump's position (0 before the first
+    /// part; flowtable ids start at 1), `ft` a filter C parsed and `r` the part's reply; all
+    /// valid for the call, and `before` and `r` used by nothing else meanwhile.
+    unsafe extern "C" fn stats(
+        net: *mut bindings::net,
+        before: *mut u64,
+        ft: *const bindings::rflow_nl_ft_filter,
+        r: *mut bindings::rflow_nl_reply,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: See the function's contract.
+        let (net, before, ft, r) = unsafe { (Net::from_raw(net), &mut *before, &*ft, &mut *r) };
+        let mut pos = (*before != 0).then_some(*before);
+        let res = H::stats(net, &mut pos, &FlowtableFilter(ft), &mut Reply(r));
+        *before = pos.unwrap_or(0);
+        errno(res)
     }
 }
 

@@ -1,19 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Generates the uAPI constants of `include/uapi/linux/rflow.h` as Rust constants, so that
+//! Generates the uAPI of `include/uapi/linux/rflow.h` as Rust constants and structs, so that
 //! rflowctl shares the kernel's definitions instead of copying them.
 //!
-//! A small parser of the C subset uAPI headers use: comments, the include guard, `#define NAME
+//! A small parser of the C subset uAPI headers use: comments, the include guard, `#include
+//! <...>` (skipped: the kernel's types, `__u64` and the like, are known here), `#define NAME
 //! VALUE` (an integer constant expression or a string literal; a `#define` without a value is
-//! skipped) and `enum NAME { A, B = EXPR, ... };`, whose members are counted as C counts them
-//! (one more than the previous member, 0 for the first). Integer expressions may use literals
-//! (decimal, hex, octal, with `U`/`L` suffixes), names defined before, parentheses, the unary
-//! operators `- ~ !` and the binary operators `* / % + - << >> & ^ |`.
+//! skipped), `enum NAME { A, B = EXPR, ... };`, whose members are counted as C counts them
+//! (one more than the previous member, 0 for the first), and `struct NAME { TYPE MEMBER; ...
+//! };` with one scalar member (`__u8` to `__u64`, `__s8` to `__s64`) per declaration. Integer
+//! expressions may use literals (decimal, hex, octal, with `U`/`L` suffixes), names defined
+//! before, parentheses, the unary operators `- ~ !` and the binary operators `* / % + - << >>
+//! & ^ |`.
 //!
-//! Anything else (a `struct`, `#if`, a function-like macro, an unknown name in an expression, a
-//! value that does not fit its Rust type) fails the build with the file and line: the header
-//! changed in a way this parser must be taught, and guessing would make the CLI disagree with
-//! the kernel.
+//! A struct becomes a plain Rust struct of the same members, named in CamelCase (`struct
+//! rflow_stats` is `RflowStats`), with its C size (`SIZE`: each member aligned to its size,
+//! the struct padded to its largest member) and `from_ne_bytes()`/`to_ne_bytes()`, which read
+//! and write the members at their C offsets in native byte order: an attribute's payload is
+//! copied out, never cast, as it may be unaligned.
+//!
+//! Anything else (`#include "..."`, `#if`, a function-like macro, an unknown name in an
+//! expression, a value that does not fit its Rust type, an array, a bit field, a pointer or
+//! any other type in a struct, a struct laid out differently where `__u64` is only 4-byte
+//! aligned, as on i386) fails the build with the file and line: the header changed in a way
+//! this parser must be taught, and guessing would make the CLI disagree with the kernel.
 
 use std::collections::HashMap;
 use std::env;
@@ -31,9 +41,10 @@ const ENUM_TYPES: &[(&str, &str)] = &[
     ("rflow_ft_attr", "u16"), // nla_type
     ("rflow_tuple_attr", "u16"),
     ("rflow_encap_attr", "u16"),
-    ("rflow_xmit", "u8"),     // RFLOW_T_XMIT is a u8
-    ("rflow_hw_state", "u8"), // RFLOW_A_HW_STATE is a u8
-    ("rflow_reason", "u8"),   // RFLOW_A_REASON is a u8
+    ("rflow_ft_stats_attr", "u16"), // nla_type, inside RFLOW_A_FT_STATS
+    ("rflow_xmit", "u8"),           // RFLOW_T_XMIT is a u8
+    ("rflow_hw_state", "u8"),       // RFLOW_A_HW_STATE is a u8
+    ("rflow_reason", "u8"),         // RFLOW_A_REASON is a u8
 ];
 
 /// Rust types of integer `#define`s, by name; any other is `u32`.
@@ -41,6 +52,44 @@ const DEFINE_TYPES: &[(&str, &str)] = &[
     ("RFLOW_GENL_VERSION", "u8"), // genlmsghdr.version
     ("RFLOW_UFID_LEN", "usize"),
 ];
+
+/// A type struct members may have: its name in C and in Rust, and its size, which is also its
+/// alignment.
+#[derive(Debug)]
+struct Scalar {
+    c: &'static str,
+    rust: &'static str,
+    size: usize,
+}
+
+const fn scalar(c: &'static str, rust: &'static str, size: usize) -> Scalar {
+    Scalar { c, rust, size }
+}
+
+/// The types of struct members: linux/types.h's fixed-size integers in host byte order (not
+/// `__be*`/`__le*`, whose order `from_ne_bytes()` would get wrong, nor `__aligned_u64`).
+const SCALARS: &[Scalar] = &[
+    scalar("__u8", "u8", 1),
+    scalar("__s8", "i8", 1),
+    scalar("__u16", "u16", 2),
+    scalar("__s16", "i16", 2),
+    scalar("__u32", "u32", 4),
+    scalar("__s32", "i32", 4),
+    scalar("__u64", "u64", 8),
+    scalar("__s64", "i64", 8),
+];
+
+/// Rust keywords a C member may be named after: the generated field is a raw identifier.
+const RUST_KEYWORDS: &[&str] = &[
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "do", "dyn",
+    "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let",
+    "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref", "return",
+    "static", "struct", "trait", "true", "try", "type", "typeof", "unsafe", "unsized", "use",
+    "virtual", "where", "while", "yield",
+];
+
+/// Names that cannot be Rust fields at all, not even raw.
+const NOT_RUST_FIELDS: &[&str] = &["_", "crate", "self", "Self", "super"];
 
 fn main() {
     let path = PathBuf::from(HEADER);
@@ -50,11 +99,11 @@ fn main() {
         Ok(t) => t,
         Err(e) => fail(&path, 0, &format!("cannot read the uAPI header: {e}")),
     };
-    let items = match parse_header(&text) {
-        Ok(items) => items,
+    let header = match parse_header(&text) {
+        Ok(header) => header,
         Err((line, msg)) => fail(&path, line, &msg),
     };
-    let code = match generate(&items) {
+    let code = match generate(&header) {
         Ok(code) => code,
         Err((line, msg)) => fail(&path, line, &msg),
     };
@@ -92,6 +141,31 @@ struct Item {
     value: Value,
     line: usize,
     enum_name: Option<String>,
+}
+
+/// A member of a struct: its C name, its name in Rust (`r#type` for `type`), its type and line.
+#[derive(Debug)]
+struct Field {
+    name: String,
+    rust_name: String,
+    ty: &'static Scalar,
+    line: usize,
+}
+
+/// A struct of the header, its Rust name and where it was defined.
+#[derive(Debug)]
+struct Struct {
+    name: String,
+    rust_name: String,
+    fields: Vec<Field>,
+    line: usize,
+}
+
+/// What the header defines: its constants, in order, and its structs.
+#[derive(Debug, Default)]
+struct Header {
+    items: Vec<Item>,
+    structs: Vec<Struct>,
 }
 
 type ParseError = (usize, String);
@@ -171,7 +245,8 @@ enum Tok {
 }
 
 const PUNCTS: &[&str] = &[
-    "<<", ">>", "{", "}", "(", ")", ",", ";", "=", "+", "-", "*", "/", "%", "&", "|", "^", "~", "!",
+    "<<", ">>", "{", "}", "(", ")", "[", "]", ",", ";", ":", "=", "+", "-", "*", "/", "%", "&",
+    "|", "^", "~", "!",
 ];
 
 /// Splits `s` (one logical line or the body outside directives) into tokens, each with its line.
@@ -373,9 +448,10 @@ fn is_ident(s: &str) -> bool {
         && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn parse_header(text: &str) -> Result<Vec<Item>, ParseError> {
+fn parse_header(text: &str) -> Result<Header, ParseError> {
     let text = strip_comments(text)?;
     let mut items: Vec<Item> = Vec::new();
+    let mut structs: Vec<Struct> = Vec::new();
     let mut known: HashMap<String, i128> = HashMap::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut body = String::new(); // everything outside directives, newlines kept
@@ -414,7 +490,9 @@ fn parse_header(text: &str) -> Result<Vec<Item>, ParseError> {
                     return Err((lineno, "#endif without #ifndef".into()));
                 }
             }
-            "include" => {} // defines nothing rflowctl uses
+            // A system header: the kernel's types, which SCALARS knows. A local one could define
+            // anything.
+            "include" if rest.starts_with('<') && rest.ends_with('>') => {}
             "define" => {
                 let (name, value) = rest
                     .split_once(|c: char| c.is_whitespace())
@@ -455,32 +533,42 @@ fn parse_header(text: &str) -> Result<Vec<Item>, ParseError> {
         return Err((lines.len(), "#ifndef without #endif".into()));
     }
 
-    // Outside directives only enums are allowed.
+    // Outside directives only enums and structs are allowed.
     let toks = tokenize(&body, 1)?;
     let mut i = 0;
     while i < toks.len() {
         let line = toks[i].1;
         let Tok::Ident(kw) = &toks[i].0 else {
-            return Err((line, format!("expected 'enum', found {:?}", toks[i].0)));
+            return Err((
+                line,
+                format!("expected 'enum' or 'struct', found {:?}", toks[i].0),
+            ));
         };
+        if kw == "struct" {
+            let (s, next) = parse_struct(&toks, i + 1, line)?;
+            if let Some(prev) = structs.iter().find(|p| p.rust_name == s.rust_name) {
+                let msg = if prev.name == s.name {
+                    format!("struct {} already defined on line {}", s.name, prev.line)
+                } else {
+                    format!(
+                        "struct {} and struct {} (line {}) are both {} in Rust",
+                        s.name, prev.name, prev.line, s.rust_name
+                    )
+                };
+                return Err((line, msg));
+            }
+            structs.push(s);
+            i = next;
+            continue;
+        }
         if kw != "enum" {
             return Err((
                 line,
-                format!("cannot parse '{kw}' (only enums and #defines are supported)"),
+                format!("cannot parse '{kw}' (only enums, structs and #defines are supported)"),
             ));
         }
-        i += 1;
-        let enum_name = match toks.get(i) {
-            Some((Tok::Ident(n), _)) => {
-                i += 1;
-                n.clone()
-            }
-            _ => return Err((line, "anonymous enums are not supported".into())),
-        };
-        if toks.get(i).map(|t| &t.0) != Some(&Tok::Punct("{")) {
-            return Err((line, format!("expected '{{' after enum {enum_name}")));
-        }
-        i += 1;
+        let (enum_name, body) = parse_open(&toks, i + 1, line, "enum")?;
+        i = body;
         let mut next: i128 = 0;
         loop {
             match toks.get(i) {
@@ -539,7 +627,164 @@ fn parse_header(text: &str) -> Result<Vec<Item>, ParseError> {
         }
         i += 1;
     }
-    Ok(items)
+    Ok(Header { items, structs })
+}
+
+/// Parses `NAME {`, from `toks[i]` on, of the `enum` or `struct` (`kind`) on line `line`.
+/// Returns the name and the index of the token after the `{`.
+fn parse_open(
+    toks: &[(Tok, usize)],
+    i: usize,
+    line: usize,
+    kind: &str,
+) -> Result<(String, usize), ParseError> {
+    let Some((Tok::Ident(name), _)) = toks.get(i) else {
+        return Err((line, format!("anonymous {kind}s are not supported")));
+    };
+    if toks.get(i + 1).map(|t| &t.0) != Some(&Tok::Punct("{")) {
+        return Err((line, format!("expected '{{' after {kind} {name}")));
+    }
+    Ok((name.clone(), i + 2))
+}
+
+/// Parses `NAME { TYPE MEMBER; ... };`, from `toks[i]` on, of the `struct` on line `line`: one
+/// member of a type of SCALARS per declaration, nothing else. Returns the struct and the index
+/// of the token after its `;`.
+fn parse_struct(
+    toks: &[(Tok, usize)],
+    i: usize,
+    line: usize,
+) -> Result<(Struct, usize), ParseError> {
+    let (name, mut i) = parse_open(toks, i, line, "struct")?;
+    let mut fields: Vec<Field> = Vec::new();
+    loop {
+        let (ty, fline) = match toks.get(i) {
+            Some((Tok::Punct("}"), _)) => {
+                i += 1;
+                break;
+            }
+            Some((Tok::Ident(ty), fline)) => (ty, *fline),
+            other => {
+                return Err((
+                    other.map_or(line, |t| t.1),
+                    format!("unexpected {:?} in struct {name}", other.map(|t| &t.0)),
+                ))
+            }
+        };
+        let Some(scalar) = SCALARS.iter().find(|s| s.c == ty) else {
+            let known: Vec<&str> = SCALARS.iter().map(|s| s.c).collect();
+            return Err((
+                fline,
+                format!(
+                    "unsupported type {ty} in struct {name} (members may be {})",
+                    known.join(", ")
+                ),
+            ));
+        };
+        let member = match toks.get(i + 1) {
+            Some((Tok::Ident(m), _)) => m.clone(),
+            _ => {
+                return Err((
+                    fline,
+                    format!("expected a member name after {ty} in struct {name}"),
+                ))
+            }
+        };
+        i += 2;
+        match toks.get(i).map(|t| &t.0) {
+            Some(Tok::Punct(";")) => i += 1,
+            Some(Tok::Punct("[")) => {
+                return Err((fline, format!("{name}.{member}: arrays are not supported")))
+            }
+            Some(Tok::Punct(":")) => {
+                return Err((
+                    fline,
+                    format!("{name}.{member}: bit fields are not supported"),
+                ))
+            }
+            _ => {
+                return Err((
+                    fline,
+                    format!("expected ';' after {name}.{member} (one member per declaration)"),
+                ))
+            }
+        }
+        if let Some(prev) = fields.iter().find(|f| f.name == member) {
+            return Err((
+                fline,
+                format!("{name}.{member} already declared on line {}", prev.line),
+            ));
+        }
+        let rust_name = if NOT_RUST_FIELDS.contains(&member.as_str()) {
+            return Err((fline, format!("{name}.{member} cannot be a Rust field")));
+        } else if RUST_KEYWORDS.contains(&member.as_str()) {
+            format!("r#{member}")
+        } else {
+            member.clone()
+        };
+        fields.push(Field {
+            name: member,
+            rust_name,
+            ty: scalar,
+            line: fline,
+        });
+    }
+    if fields.is_empty() {
+        return Err((line, format!("struct {name} has no members")));
+    }
+    if toks.get(i).map(|t| &t.0) != Some(&Tok::Punct(";")) {
+        return Err((line, format!("expected ';' after struct {name}")));
+    }
+    if layout(&fields, 8) != layout(&fields, 4) {
+        return Err((
+            line,
+            format!(
+                "struct {name} is laid out differently where __u64 is 4-byte aligned (i386): \
+                 pad it explicitly"
+            ),
+        ));
+    }
+    let rust_name = camel_case(&name);
+    if rust_name.is_empty() {
+        return Err((line, format!("struct {name} has no Rust name")));
+    }
+    let s = Struct {
+        name,
+        rust_name,
+        fields,
+        line,
+    };
+    Ok((s, i + 1))
+}
+
+/// The C layout of `fields`, each aligned to its size but at most `max_align` (8 on 64-bit
+/// architectures, 4 for i386's `__u64`): their offsets and the struct's size, padded to its
+/// most aligned member.
+fn layout(fields: &[Field], max_align: usize) -> (Vec<usize>, usize) {
+    let mut offsets = Vec::with_capacity(fields.len());
+    let (mut end, mut align) = (0usize, 1);
+    for f in fields {
+        let a = f.ty.size.min(max_align);
+        let offset = end.next_multiple_of(a);
+        offsets.push(offset);
+        end = offset + f.ty.size;
+        align = align.max(a);
+    }
+    (offsets, end.next_multiple_of(align))
+}
+
+/// The Rust name of a C struct: `rflow_stats` is `RflowStats`.
+fn camel_case(c: &str) -> String {
+    c.split('_')
+        .flat_map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase())
+                .into_iter()
+                .chain(chars)
+        })
+        .collect()
 }
 
 /// The range of values a Rust integer type holds.
@@ -552,13 +797,13 @@ fn range_of(ty: &str) -> (i128, i128) {
     }
 }
 
-fn generate(items: &[Item]) -> Result<String, ParseError> {
+fn generate(header: &Header) -> Result<String, ParseError> {
     let mut out = String::new();
     out.push_str(&format!(
         "// Generated by build.rs from {HEADER}; do not edit.\n\n"
     ));
     let mut enums: Vec<(&str, Vec<&Item>)> = Vec::new();
-    for item in items {
+    for item in &header.items {
         let ty = match &item.enum_name {
             Some(e) => ENUM_TYPES
                 .iter()
@@ -605,5 +850,172 @@ fn generate(items: &[Item]) -> Result<String, ParseError> {
         }
         out.push_str("];\n");
     }
+    for s in &header.structs {
+        generate_struct(&mut out, s);
+    }
     Ok(out)
+}
+
+/// A plain Rust struct of the members of `s`, with its C size and conversions from and to its
+/// C representation in native byte order.
+fn generate_struct(out: &mut String, s: &Struct) {
+    let (offsets, size) = layout(&s.fields, 8);
+    let name = &s.rust_name;
+    let _ = writeln!(
+        out,
+        "\n/// `struct {}` (line {} of the header).\n\
+         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]\npub struct {name} {{",
+        s.name, s.line
+    );
+    for f in &s.fields {
+        let _ = writeln!(out, "    pub {}: {},", f.rust_name, f.ty.rust);
+    }
+    let _ = writeln!(
+        out,
+        "}}\n\nimpl {name} {{\n    /// `sizeof(struct {})`.\n    pub const SIZE: usize = {size};\n",
+        s.name
+    );
+    out.push_str(
+        "    /// The struct from its C representation in native byte order (unaligned is fine);\n\
+         \x20   /// `None` unless `b` is exactly `SIZE` bytes long.\n\
+         \x20   pub fn from_ne_bytes(b: &[u8]) -> Option<Self> {\n\
+         \x20       if b.len() != Self::SIZE {\n\
+         \x20           return None;\n\
+         \x20       }\n\
+         \x20       Some(Self {\n",
+    );
+    for (f, off) in s.fields.iter().zip(&offsets) {
+        let _ = writeln!(
+            out,
+            "            {}: {}::from_ne_bytes(b.get({off}..{})?.try_into().ok()?),",
+            f.rust_name,
+            f.ty.rust,
+            off + f.ty.size
+        );
+    }
+    out.push_str(
+        "        })\n    }\n\n\
+         \x20   /// The C representation in native byte order, padding zeroed.\n\
+         \x20   pub fn to_ne_bytes(self) -> Vec<u8> {\n\
+         \x20       let mut b = vec![0u8; Self::SIZE];\n",
+    );
+    for (f, off) in s.fields.iter().zip(&offsets) {
+        let _ = writeln!(
+            out,
+            "        b[{off}..{}].copy_from_slice(&self.{}.to_ne_bytes());",
+            off + f.ty.size,
+            f.rust_name
+        );
+    }
+    out.push_str("        b\n    }\n}\n");
+}
+
+/// Run with rflowctl's tests (src/main.rs includes this file as a module under `cfg(test)`).
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn structs(src: &str) -> Vec<Struct> {
+        parse_header(src).unwrap().structs
+    }
+
+    fn error(src: &str) -> ParseError {
+        parse_header(src).unwrap_err()
+    }
+
+    #[test]
+    fn struct_layout_as_c() {
+        let s = structs(
+            "#include <linux/types.h>\n\
+             struct hole_y {\n\t__u8 a;\n\t__u32 b;\n\t__s16 c;\n\t__u8 d;\n};\n\
+             struct wide { __u64 a; __s8 b; __u8 c; __u16 d; __s32 e; __s64 f; };\n",
+        );
+        assert_eq!(s.len(), 2);
+        assert_eq!(
+            (s[0].name.as_str(), s[0].rust_name.as_str()),
+            ("hole_y", "HoleY")
+        );
+        assert_eq!(s[0].line, 2);
+        assert_eq!(s[0].fields[2].line, 5);
+        assert_eq!(s[0].fields[2].ty.rust, "i16");
+        assert_eq!(layout(&s[0].fields, 8), (vec![0, 4, 8, 10], 12));
+        assert_eq!(layout(&s[1].fields, 8), (vec![0, 8, 9, 10, 12, 16], 24));
+    }
+
+    #[test]
+    fn struct_code() {
+        let header = parse_header(
+            "struct rflow_stats { __u64 orig_packets; __u16 type; __u8 a; __u32 b; };\n\
+             #define X 1\n",
+        )
+        .unwrap();
+        let code = generate(&header).unwrap();
+        assert!(code.contains("pub const X: u32 = 1;"));
+        assert!(code.contains("pub struct RflowStats {\n    pub orig_packets: u64,\n"));
+        assert!(code.contains("    pub r#type: u16,\n    pub a: u8,\n"));
+        assert!(code.contains("pub const SIZE: usize = 16;"));
+        assert!(code.contains("r#type: u16::from_ne_bytes(b.get(8..10)?.try_into().ok()?),"));
+        assert!(code.contains("b[8..10].copy_from_slice(&self.r#type.to_ne_bytes());"));
+        assert!(code.contains("b: u32::from_ne_bytes(b.get(12..16)?.try_into().ok()?),"));
+    }
+
+    #[test]
+    fn camel_case_names() {
+        assert_eq!(camel_case("rflow_stats"), "RflowStats");
+        assert_eq!(camel_case("__rflow__x2_y"), "RflowX2Y");
+        assert_eq!(camel_case("___"), "");
+    }
+
+    #[test]
+    fn what_structs_may_not_have() {
+        // A member on line 2, in "struct s {\n\t<member>\n};".
+        let members: &[(&str, &str)] = &[
+            ("__u32 a[4];", "s.a: arrays are not supported"),
+            ("__u32 a:4;", "s.a: bit fields are not supported"),
+            ("unsigned int a;", "unsupported type unsigned in struct s"),
+            ("__be32 a;", "unsupported type __be32"),
+            ("__aligned_u64 a;", "unsupported type __aligned_u64"),
+            ("struct t a;", "unsupported type struct"),
+            ("__u32 *a;", "expected a member name after __u32"),
+            ("__u32 a, b;", "expected ';' after s.a"),
+            ("__u32 self;", "s.self cannot be a Rust field"),
+        ];
+        let mut cases: Vec<(String, usize, &str)> = members
+            .iter()
+            .map(|(m, msg)| (format!("struct s {{\n\t{m}\n}};"), 2, *msg))
+            .collect();
+        #[rustfmt::skip]
+        let headers: &[(&str, usize, &str)] = &[
+            ("struct s {\n\t__u32 a;\n\t__u16 a;\n};", 3, "s.a already declared on line 2"),
+            ("\nstruct s {\n};", 2, "struct s has no members"),
+            ("struct s;", 1, "expected '{' after struct s"),
+            ("struct s x;", 1, "expected '{' after struct s"),
+            ("struct {\n\t__u32 a;\n};", 1, "anonymous structs"),
+            ("struct s { __u32 a; }\nenum e { A };", 1, "expected ';' after struct s"),
+            ("struct s { __u32 a; } __attribute__((packed));", 1, "expected ';'"),
+            ("struct s { __u32 a; __u64 b; };", 1, "laid out differently"),
+            ("struct s { __u64 a; __u32 b; };", 1, "laid out differently"),
+            ("struct s { __u8 a; };\n\nstruct s { __u8 b; };", 3, "defined on line 1"),
+            ("struct a_b { __u8 a; };\nstruct a__b { __u8 b; };", 2, "are both AB in Rust"),
+            ("#include \"rflow_types.h\"\n", 1, "unsupported directive #include"),
+            ("union u { __u32 a; };", 1, "cannot parse 'union'"),
+        ];
+        cases.extend(headers.iter().map(|(h, l, msg)| (h.to_string(), *l, *msg)));
+        for (src, line, msg) in &cases {
+            let (l, m) = error(src);
+            assert!(m.contains(msg), "{src:?}: {m:?}");
+            assert_eq!(l, *line, "{src:?}: {m:?}");
+        }
+    }
+
+    #[test]
+    fn the_header_parses() {
+        let header = parse_header(&fs::read_to_string(HEADER).unwrap()).unwrap();
+        let s = header
+            .structs
+            .iter()
+            .find(|s| s.name == "rflow_stats")
+            .unwrap();
+        assert_eq!(layout(&s.fields, 8), (vec![0, 8, 16, 24], 32));
+    }
 }

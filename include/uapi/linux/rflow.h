@@ -12,6 +12,8 @@
 #ifndef _UAPI_LINUX_RFLOW_H
 #define _UAPI_LINUX_RFLOW_H
 
+#include <linux/types.h>
+
 #define RFLOW_GENL_NAME		"rflow"
 #define RFLOW_GENL_VERSION	1
 #define RFLOW_MCGRP_EVENTS	"events"
@@ -37,6 +39,12 @@ enum rflow_cmd {
 	RFLOW_CMD_NEW,
 	/* event only: a flow's hardware state changed (RFLOW_A_HW_STATE). */
 	RFLOW_CMD_HW,
+	/* dump: one message per flowtable of the namespace, or of those
+	 * RFLOW_A_FLOWTABLE names, empty ones included: RFLOW_A_FLOWTABLE and
+	 * RFLOW_A_FT_STATS, counters since the flowtable was created. Its
+	 * packets and bytes are read as one snapshot against flow removal, so
+	 * that they only grow: no flow is counted twice or missed. */
+	RFLOW_CMD_STATS,
 
 	__RFLOW_CMD_MAX,
 	RFLOW_CMD_MAX = __RFLOW_CMD_MAX - 1
@@ -69,9 +77,26 @@ enum rflow_attr {
 				 * down (DEL events; any flow with
 				 * RFLOW_F_TEARDOWN) */
 	RFLOW_A_COUNT,		/* u32, flows torn down by a FLUSH */
+	RFLOW_A_STATS,		/* struct rflow_stats: forwarded in software */
+	RFLOW_A_HW_STATS,	/* struct rflow_stats: forwarded in hardware, as
+				 * last read; absent: all 0 */
+	RFLOW_A_FT_STATS,	/* nest, enum rflow_ft_stats_attr (RFLOW_CMD_STATS) */
 
 	__RFLOW_A_MAX,
 	RFLOW_A_MAX = __RFLOW_A_MAX - 1
+};
+
+/*
+ * RFLOW_A_STATS and RFLOW_A_HW_STATS: both directions' counters in one
+ * attribute, as OVS's OVS_FLOW_ATTR_STATS, because a terse dump of a million
+ * flows is mostly counters. Host byte order; the attribute's payload is only
+ * 4-byte aligned, so copy it out before reading the fields.
+ */
+struct rflow_stats {
+	__u64 orig_packets;
+	__u64 orig_bytes;
+	__u64 reply_packets;
+	__u64 reply_bytes;
 };
 
 /* RFLOW_A_FLAGS */
@@ -92,7 +117,6 @@ enum rflow_ft_attr {
 
 enum rflow_tuple_attr {
 	RFLOW_T_UNSPEC,
-	RFLOW_T_PAD,
 	RFLOW_T_L3PROTO,	/* u8, NFPROTO_IPV4 or NFPROTO_IPV6 */
 	RFLOW_T_L4PROTO,	/* u8, IPPROTO_* */
 	RFLOW_T_SRC,		/* binary, 4 or 16 bytes, as packets carry it */
@@ -105,14 +129,37 @@ enum rflow_tuple_attr {
 	RFLOW_T_XMIT,		/* u8, enum rflow_xmit */
 	RFLOW_T_OIF,		/* u32, ifindex packets leave by */
 	RFLOW_T_MTU,		/* u32 */
-	RFLOW_T_PACKETS,	/* u64, forwarded in software */
-	RFLOW_T_BYTES,		/* u64 */
-	RFLOW_T_HW_PACKETS,	/* u64, forwarded in hardware (as last read);
-				 * absent: 0 */
-	RFLOW_T_HW_BYTES,	/* u64; absent: 0 */
 
 	__RFLOW_T_MAX,
 	RFLOW_T_MAX = __RFLOW_T_MAX - 1
+};
+
+/* Inside RFLOW_A_FT_STATS: a flowtable's counters since it was created. */
+enum rflow_ft_stats_attr {
+	RFLOW_FTS_A_UNSPEC,
+	RFLOW_FTS_A_PAD,
+	RFLOW_FTS_A_FLOWS,	/* u64, flows in the flowtable now */
+	RFLOW_FTS_A_CREATED,	/* u64, flows ever added */
+	RFLOW_FTS_A_REMOVED,	/* u64, flows removed, whatever the reason */
+	RFLOW_FTS_A_EXPIRED,	/* u64, flows removed for each reason of */
+	RFLOW_FTS_A_CLOSED,	/* enum rflow_reason */
+	RFLOW_FTS_A_ROUTE,
+	RFLOW_FTS_A_DEVICE,
+	RFLOW_FTS_A_USER,
+	RFLOW_FTS_A_FLUSH,
+	RFLOW_FTS_A_STATS,	/* struct rflow_stats: forwarded in software
+				 * since the flowtable was created, by the
+				 * flows removed since and those in it now */
+	RFLOW_FTS_A_HW_STATS,	/* struct rflow_stats: the same in hardware */
+	RFLOW_FTS_A_HW_FLOWS,	/* u64, flows a driver holds now */
+	RFLOW_FTS_A_BUCKETS,	/* u32, size of the flow hash table */
+	RFLOW_FTS_A_GROWN,	/* u64, times the hash table grew */
+	RFLOW_FTS_A_SHRUNK,	/* u64, times it shrank */
+	RFLOW_FTS_A_RESIZE_FAILED,	/* u64, resizes that could not allocate
+					 * (the table kept its size) */
+
+	__RFLOW_FTS_A_MAX,
+	RFLOW_FTS_A_MAX = __RFLOW_FTS_A_MAX - 1
 };
 
 /* Inside each RFLOW_T_ENCAP. */
@@ -147,6 +194,8 @@ enum rflow_reason {
 	RFLOW_REASON_DEVICE,	/* a device went down or away */
 	RFLOW_REASON_USER,	/* RFLOW_CMD_DEL */
 	RFLOW_REASON_FLUSH,	/* RFLOW_CMD_FLUSH, or its flowtable went away */
+
+	__RFLOW_REASON_MAX,
 };
 
 #endif /* _UAPI_LINUX_RFLOW_H */

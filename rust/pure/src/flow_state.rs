@@ -63,6 +63,10 @@ pub enum Reason {
     Flush = 6,
 }
 
+/// How many [`Reason`]s there are (`__RFLOW_REASON_MAX` of the uAPI): counters by reason are
+/// arrays of this length, indexed by the reason's value.
+pub const REASONS: usize = Reason::Flush as usize + 1;
+
 impl Reason {
     fn from_bits(v: u32) -> Reason {
         match (v & REASON_MASK) >> REASON_SHIFT {

@@ -30,14 +30,18 @@ pub fn walk(buf: &[u8]) -> impl Iterator<Item = Result<Attr<'_>, String>> {
 }
 
 impl<'a> Attr<'a> {
+    fn wrong_length(&self, what: &str, expected: usize) -> String {
+        format!(
+            "{what} (type {}) has {} bytes, expected {expected}",
+            self.kind,
+            self.value.len()
+        )
+    }
+
     fn exact<const N: usize>(&self, what: &str) -> Result<[u8; N], String> {
-        self.value.try_into().map_err(|_| {
-            format!(
-                "{what} (type {}) has {} bytes, expected {N}",
-                self.kind,
-                self.value.len()
-            )
-        })
+        self.value
+            .try_into()
+            .map_err(|_| self.wrong_length(what, N))
     }
 
     pub fn u8(&self, what: &str) -> Result<u8, String> {
@@ -56,8 +60,17 @@ impl<'a> Attr<'a> {
         Ok(u32::from_ne_bytes(self.exact(what)?))
     }
 
+    /// A u64 (`nla_put_u64_64bit`: the payload may be 8-byte aligned or not).
     pub fn u64(&self, what: &str) -> Result<u64, String> {
         Ok(u64::from_ne_bytes(self.exact(what)?))
+    }
+
+    /// A `struct rflow_stats` (RFLOW_A_STATS, RFLOW_A_HW_STATS, RFLOW_FTS_A_STATS,
+    /// RFLOW_FTS_A_HW_STATS), copied out of the payload, which the kernel aligns to 4 bytes
+    /// only.
+    pub fn stats(&self, what: &str) -> Result<uapi::RflowStats, String> {
+        uapi::RflowStats::from_ne_bytes(self.value)
+            .ok_or_else(|| self.wrong_length(what, uapi::RflowStats::SIZE))
     }
 
     /// A NUL-terminated string (`nla_put_string`); what follows the first NUL is ignored.
@@ -126,26 +139,30 @@ pub fn emit_all(attrs: &[ReqAttr]) -> Vec<u8> {
     buf
 }
 
-/// Builds attribute streams as the kernel's `nla_put*()` do, for tests: `base` is the offset of
-/// the stream from an 8-byte aligned start (the skb's data), so that `u64_64bit()` adds the
-/// RFLOW_*_PAD attributes exactly where a kernel without efficient unaligned access would.
+/// Builds attribute streams as the kernel's `nla_put*()` do, for tests. The u64s of
+/// RFLOW_A_FT_STATS are put with `nla_put_u64_64bit()`: see `padded()`.
 #[cfg(test)]
+#[derive(Default)]
 pub struct Builder {
     pub buf: Vec<u8>,
-    base: usize,
     nests: Vec<usize>,
-    /// Whether u64s are padded to 8 bytes (architectures without efficient unaligned access).
-    pub pad64: bool,
+    /// With `pad64`: the offset of the stream from an 8-byte aligned start (the skb's data).
+    base: usize,
+    /// Whether u64s are 8-byte aligned with pad attributes, as on architectures without
+    /// efficient unaligned access.
+    pad64: bool,
 }
 
 #[cfg(test)]
 impl Builder {
-    pub fn new(base: usize) -> Self {
+    /// A builder whose `u64_64bit()` adds pad attributes where a kernel without efficient
+    /// unaligned access would, for a stream `base` bytes from an 8-byte aligned start (20 for a
+    /// generic netlink message's attributes: after its netlink and genetlink headers).
+    pub fn padded(base: usize) -> Self {
         Builder {
-            buf: Vec::new(),
             base,
-            nests: Vec::new(),
-            pad64: false,
+            pad64: true,
+            ..Default::default()
         }
     }
 
@@ -183,7 +200,7 @@ impl Builder {
     }
 
     /// `nla_put_u64_64bit()`: a zero-length `pad` attribute first if the value would not be
-    /// 8-byte aligned.
+    /// 8-byte aligned (only when `padded()`).
     pub fn u64_64bit(&mut self, kind: u16, v: u64, pad: u16) -> &mut Self {
         if self.pad64 && !(self.base + self.buf.len() + 4).is_multiple_of(8) {
             self.put(pad, &[]);
@@ -210,7 +227,7 @@ mod tests {
 
     #[test]
     fn walks_and_skips_nothing_itself() {
-        let mut b = Builder::new(0);
+        let mut b = Builder::default();
         b.u8(7, 1).string(3, "filter").u32(9, 42);
         let got: Vec<_> = walk(&b.buf).map(|a| a.unwrap()).collect();
         assert_eq!(got.len(), 3);
@@ -225,7 +242,7 @@ mod tests {
 
     #[test]
     fn truncated_attribute_is_an_error() {
-        let mut b = Builder::new(0);
+        let mut b = Builder::default();
         b.u32(9, 42);
         let short = &b.buf[..6];
         let got: Vec<_> = walk(short).collect();
@@ -235,11 +252,33 @@ mod tests {
 
     #[test]
     fn nested_flag_is_masked() {
-        let mut b = Builder::new(0);
+        let mut b = Builder::default();
         b.nest_start(4).u8(1, 2).nest_end();
         let a = walk(&b.buf).next().unwrap().unwrap();
         assert_eq!(a.kind, 4);
         assert_eq!(a.value.len(), 8);
+    }
+
+    #[test]
+    fn u64s_padded_as_the_kernel_does() {
+        // Unpadded: where they fall.
+        let mut b = Builder::default();
+        b.u64_64bit(5, 7, 1);
+        assert_eq!(b.buf.len(), 12);
+        // At 20 bytes from an aligned start, the payload of a first u64 would be at 24:
+        // aligned, no pad; the second's at 36: a pad first.
+        let mut b = Builder::padded(20);
+        b.u64_64bit(5, 7, 1).u64_64bit(6, u64::MAX, 1);
+        let got: Vec<_> = walk(&b.buf).map(|a| a.unwrap()).collect();
+        let kinds: Vec<u16> = got.iter().map(|a| a.kind).collect();
+        assert_eq!(kinds, [5, 1, 6]);
+        assert!(got[1].value.is_empty());
+        assert_eq!(got[0].u64("x").unwrap(), 7);
+        assert_eq!(got[2].u64("x").unwrap(), u64::MAX);
+        assert!(got[0]
+            .u32("x")
+            .unwrap_err()
+            .contains("has 8 bytes, expected 4"));
     }
 
     #[test]
@@ -252,7 +291,7 @@ mod tests {
                 ReqAttr::FtName("f1".into()),
             ]),
         ];
-        let mut want = Builder::new(0);
+        let mut want = Builder::default();
         want.u32(uapi::RFLOW_A_UFID_FLAGS, 3)
             .nest_start(uapi::RFLOW_A_FLOWTABLE)
             .u8(uapi::RFLOW_FT_A_FAMILY, 1)

@@ -31,8 +31,10 @@ Commands:
   flush [FLOWTABLE]              delete every flow (of the flowtables named)
   count [FILTERS]                the number of flows
   stats [FLOWTABLE] [--prometheus]
-                                 flows, flows in hardware, packets and bytes
-                                 per flowtable and in total
+                                 per flowtable and in total: flows, flows in
+                                 hardware, packets and bytes since created
+                                 (removed flows included), flows created and
+                                 removed (by reason)
   watch [FILTERS] [--count N] [--timeout SECONDS]
                                  the flows' events: [NEW], [DESTROY], [HW]
 

@@ -4,9 +4,13 @@
 //! its attributes, and the filters `list`, `count`, `del` and `watch` apply to flows.
 //!
 //! What a message holds depends on the request's RFLOW_A_UFID_FLAGS: a terse flow
-//! (RFLOW_UFID_F_TERSE) carries only the UFID, the counters of each direction and IDLE_MS; the
-//! hardware counters are left out while they are 0. Everything that may be missing is an
-//! `Option` (or, for the hardware counters, 0).
+//! (RFLOW_UFID_F_TERSE) carries only the UFID, RFLOW_A_STATS (the counters of both directions,
+//! a `struct rflow_stats`) and IDLE_MS. Every flow has RFLOW_A_STATS; RFLOW_A_HW_STATS, the
+//! hardware counters, is left out while they are 0. Everything that may be missing is an
+//! `Option` (or, for the counters, 0).
+//!
+//! Also the messages of an RFLOW_CMD_STATS dump (rflow_nl_put_ft_stats()): a flowtable and its
+//! counters since it was created, `FtStats`.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -59,7 +63,8 @@ pub struct Encap {
     pub id: u16,
 }
 
-/// One direction of a flow (RFLOW_A_ORIG or RFLOW_A_REPLY).
+/// One direction of a flow (RFLOW_A_ORIG or RFLOW_A_REPLY), and its counters (its half of
+/// RFLOW_A_STATS and RFLOW_A_HW_STATS).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Dir {
     pub l3proto: Option<u8>,
@@ -108,9 +113,10 @@ pub struct Flow {
 impl Flow {
     /// Decodes the attributes of a GET reply, a DEL reply or an event. Attributes of unknown
     /// types (pads, newer kernels) are skipped; a known attribute of the wrong size, or a
-    /// missing or malformed UFID, is an error.
+    /// missing or malformed UFID, is an error. Missing counters are 0.
     pub fn decode(payload: &[u8]) -> Result<Flow, String> {
         let mut ufid = None;
+        let (mut sw, mut hw) = (uapi::RflowStats::default(), uapi::RflowStats::default());
         let mut flow = Flow {
             ufid: Ufid::default(),
             flowtable: None,
@@ -142,10 +148,17 @@ impl Flow {
                 uapi::RFLOW_A_CT_ID => flow.ct_id = Some(a.u32("RFLOW_A_CT_ID")?),
                 uapi::RFLOW_A_ZONE => flow.zone = Some(a.u16("RFLOW_A_ZONE")?),
                 uapi::RFLOW_A_REASON => flow.reason = Some(a.u8("RFLOW_A_REASON")?),
+                uapi::RFLOW_A_STATS => sw = a.stats("RFLOW_A_STATS")?,
+                uapi::RFLOW_A_HW_STATS => hw = a.stats("RFLOW_A_HW_STATS")?,
                 _ => {} // RFLOW_A_PAD, and what newer kernels add
             }
         }
         flow.ufid = ufid.ok_or("no RFLOW_A_UFID")?;
+        // After the loop: the kernel puts the counters before the directions' nests.
+        (flow.orig.packets, flow.orig.bytes) = (sw.orig_packets, sw.orig_bytes);
+        (flow.reply.packets, flow.reply.bytes) = (sw.reply_packets, sw.reply_bytes);
+        (flow.orig.hw_packets, flow.orig.hw_bytes) = (hw.orig_packets, hw.orig_bytes);
+        (flow.reply.hw_packets, flow.reply.hw_bytes) = (hw.reply_packets, hw.reply_bytes);
         Ok(flow)
     }
 
@@ -167,6 +180,110 @@ impl Flow {
     fn dirs(&self) -> [&Dir; 2] {
         [&self.orig, &self.reply]
     }
+}
+
+/// The reasons RFLOW_A_FT_STATS counts removed flows by, in the order of `enum rflow_reason`:
+/// their attribute, the reason and its name (`reason_name()`'s).
+pub const REMOVED_BY: [(u16, u8, &str); 6] = [
+    (
+        uapi::RFLOW_FTS_A_EXPIRED,
+        uapi::RFLOW_REASON_EXPIRED,
+        "expired",
+    ),
+    (
+        uapi::RFLOW_FTS_A_CLOSED,
+        uapi::RFLOW_REASON_CLOSED,
+        "closed",
+    ),
+    (uapi::RFLOW_FTS_A_ROUTE, uapi::RFLOW_REASON_ROUTE, "route"),
+    (
+        uapi::RFLOW_FTS_A_DEVICE,
+        uapi::RFLOW_REASON_DEVICE,
+        "device",
+    ),
+    (uapi::RFLOW_FTS_A_USER, uapi::RFLOW_REASON_USER, "user"),
+    (uapi::RFLOW_FTS_A_FLUSH, uapi::RFLOW_REASON_FLUSH, "flush"),
+];
+
+/// A flowtable's counters since it was created (RFLOW_A_FT_STATS). What is missing is 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FtStats {
+    /// Flows in the flowtable now.
+    pub flows: u64,
+    pub created: u64,
+    /// Flows removed, whatever the reason: at least the sum of `removed_by`.
+    pub removed: u64,
+    /// Flows removed for each reason of `REMOVED_BY`.
+    pub removed_by: [u64; REMOVED_BY.len()],
+    /// What the flowtable's flows forwarded in software since it was created, the removed
+    /// ones and those in it now (RFLOW_FTS_A_STATS), and in hardware (RFLOW_FTS_A_HW_STATS):
+    /// one snapshot, so they only grow.
+    pub sw: uapi::RflowStats,
+    pub hw: uapi::RflowStats,
+    /// Flows a driver holds now (RFLOW_FTS_A_HW_FLOWS).
+    pub hw_flows: u64,
+    /// The size of the flow hash table, and its resizes.
+    pub buckets: u32,
+    pub grown: u64,
+    pub shrunk: u64,
+    pub resize_failed: u64,
+}
+
+/// A message of an RFLOW_CMD_STATS dump: a flowtable and its counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FtStatsMsg {
+    pub flowtable: FlowtableId,
+    pub stats: FtStats,
+}
+
+impl FtStatsMsg {
+    /// Decodes the attributes of an RFLOW_CMD_STATS message. Both RFLOW_A_FLOWTABLE and
+    /// RFLOW_A_FT_STATS are needed; attributes of unknown types, outside the nest or in it
+    /// (pads, newer kernels), are skipped; a known attribute of the wrong size is an error.
+    pub fn decode(payload: &[u8]) -> Result<FtStatsMsg, String> {
+        let (mut flowtable, mut stats) = (None, None);
+        for a in attr::walk(payload) {
+            let a = a?;
+            match a.kind {
+                uapi::RFLOW_A_FLOWTABLE => flowtable = Some(decode_flowtable(a.value)?),
+                uapi::RFLOW_A_FT_STATS => stats = Some(decode_ft_stats(a.value)?),
+                _ => {}
+            }
+        }
+        Ok(FtStatsMsg {
+            flowtable: flowtable.ok_or("no RFLOW_A_FLOWTABLE")?,
+            stats: stats.ok_or("no RFLOW_A_FT_STATS")?,
+        })
+    }
+}
+
+fn decode_ft_stats(buf: &[u8]) -> Result<FtStats, String> {
+    let mut s = FtStats::default();
+    let name = |n: &str| format!("RFLOW_A_FT_STATS/{n}");
+    for a in attr::walk(buf) {
+        let a = a?;
+        if let Some(i) = REMOVED_BY.iter().position(|(kind, ..)| *kind == a.kind) {
+            let what = format!("RFLOW_FTS_A_{}", REMOVED_BY[i].2.to_ascii_uppercase());
+            s.removed_by[i] = a.u64(&name(&what))?;
+            continue;
+        }
+        match a.kind {
+            uapi::RFLOW_FTS_A_FLOWS => s.flows = a.u64(&name("RFLOW_FTS_A_FLOWS"))?,
+            uapi::RFLOW_FTS_A_CREATED => s.created = a.u64(&name("RFLOW_FTS_A_CREATED"))?,
+            uapi::RFLOW_FTS_A_REMOVED => s.removed = a.u64(&name("RFLOW_FTS_A_REMOVED"))?,
+            uapi::RFLOW_FTS_A_STATS => s.sw = a.stats(&name("RFLOW_FTS_A_STATS"))?,
+            uapi::RFLOW_FTS_A_HW_STATS => s.hw = a.stats(&name("RFLOW_FTS_A_HW_STATS"))?,
+            uapi::RFLOW_FTS_A_HW_FLOWS => s.hw_flows = a.u64(&name("RFLOW_FTS_A_HW_FLOWS"))?,
+            uapi::RFLOW_FTS_A_BUCKETS => s.buckets = a.u32(&name("RFLOW_FTS_A_BUCKETS"))?,
+            uapi::RFLOW_FTS_A_GROWN => s.grown = a.u64(&name("RFLOW_FTS_A_GROWN"))?,
+            uapi::RFLOW_FTS_A_SHRUNK => s.shrunk = a.u64(&name("RFLOW_FTS_A_SHRUNK"))?,
+            uapi::RFLOW_FTS_A_RESIZE_FAILED => {
+                s.resize_failed = a.u64(&name("RFLOW_FTS_A_RESIZE_FAILED"))?
+            }
+            _ => {} // RFLOW_FTS_A_PAD, and what newer kernels add
+        }
+    }
+    Ok(s)
 }
 
 fn decode_flowtable(buf: &[u8]) -> Result<FlowtableId, String> {
@@ -200,11 +317,7 @@ fn decode_dir(buf: &[u8], what: &str) -> Result<Dir, String> {
             uapi::RFLOW_T_XMIT => d.xmit = Some(a.u8(&name("RFLOW_T_XMIT"))?),
             uapi::RFLOW_T_OIF => d.oif = Some(a.u32(&name("RFLOW_T_OIF"))?),
             uapi::RFLOW_T_MTU => d.mtu = Some(a.u32(&name("RFLOW_T_MTU"))?),
-            uapi::RFLOW_T_PACKETS => d.packets = a.u64(&name("RFLOW_T_PACKETS"))?,
-            uapi::RFLOW_T_BYTES => d.bytes = a.u64(&name("RFLOW_T_BYTES"))?,
-            uapi::RFLOW_T_HW_PACKETS => d.hw_packets = a.u64(&name("RFLOW_T_HW_PACKETS"))?,
-            uapi::RFLOW_T_HW_BYTES => d.hw_bytes = a.u64(&name("RFLOW_T_HW_BYTES"))?,
-            _ => {} // RFLOW_T_PAD, and what newer kernels add
+            _ => {} // what newer kernels add
         }
     }
     Ok(d)
@@ -339,15 +452,12 @@ pub mod tests {
     use super::*;
     use crate::attr::Builder;
 
-    /// Offset of a genl message's attributes from the start of its skb: nlmsghdr + genlmsghdr.
-    pub const ATTR_BASE: usize = 16 + 4;
-
     pub const UFID: [u8; 16] = [
         0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0x4e, 0xf0, 0x81, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd,
         0xef,
     ];
 
-    /// One direction as rflow_put_dir() writes it.
+    /// One direction as rflow_put_dir() writes it, and its counters.
     pub struct DirSpec<'a> {
         pub l3: u8,
         pub l4: u8,
@@ -360,10 +470,14 @@ pub mod tests {
         pub xmit: u8,
         pub oif: u32,
         pub mtu: u32,
+        /// Packets, bytes, hardware packets, hardware bytes.
         pub counters: [u64; 4],
     }
 
     fn put_dir(b: &mut Builder, kind: u16, d: &DirSpec<'_>, omit_key: bool, omit_actions: bool) {
+        if omit_key && omit_actions {
+            return; // the counters are not in the nest
+        }
         b.nest_start(kind);
         if !omit_key {
             b.u8(uapi::RFLOW_T_L3PROTO, d.l3)
@@ -385,14 +499,19 @@ pub mod tests {
                 .u32(uapi::RFLOW_T_OIF, d.oif)
                 .u32(uapi::RFLOW_T_MTU, d.mtu);
         }
-        let [p, by, hp, hb] = d.counters;
-        b.u64_64bit(uapi::RFLOW_T_PACKETS, p, uapi::RFLOW_T_PAD)
-            .u64_64bit(uapi::RFLOW_T_BYTES, by, uapi::RFLOW_T_PAD);
-        if hp != 0 || hb != 0 {
-            b.u64_64bit(uapi::RFLOW_T_HW_PACKETS, hp, uapi::RFLOW_T_PAD)
-                .u64_64bit(uapi::RFLOW_T_HW_BYTES, hb, uapi::RFLOW_T_PAD);
-        }
         b.nest_end();
+    }
+
+    /// The `struct rflow_stats` of both directions' software (`hw` false) or hardware counters.
+    fn stats(dirs: &[DirSpec<'_>; 2], hw: bool) -> uapi::RflowStats {
+        let i = if hw { 2 } else { 0 };
+        let [o, r] = [&dirs[0].counters, &dirs[1].counters];
+        uapi::RflowStats {
+            orig_packets: o[i],
+            orig_bytes: o[i + 1],
+            reply_packets: r[i],
+            reply_bytes: r[i + 1],
+        }
     }
 
     /// A flow as rflow_fill_flow() writes it.
@@ -408,13 +527,19 @@ pub mod tests {
         pub reason: u8,
     }
 
-    /// The attributes of rflow_fill_flow() for `f` with RFLOW_A_UFID_FLAGS `ufid_flags`.
-    pub fn fill_flow(f: &FlowSpec<'_>, ufid_flags: u32, pad64: bool) -> Vec<u8> {
+    /// The attributes of rflow_fill_flow() for `f` with RFLOW_A_UFID_FLAGS `ufid_flags`: first
+    /// rflow_put_head()'s (the counters, the UFID, the idle time), then the key and actions.
+    pub fn fill_flow(f: &FlowSpec<'_>, ufid_flags: u32) -> Vec<u8> {
         let omit_key = ufid_flags & uapi::RFLOW_UFID_F_OMIT_KEY != 0;
         let omit_actions = ufid_flags & uapi::RFLOW_UFID_F_OMIT_ACTIONS != 0;
-        let mut b = Builder::new(ATTR_BASE);
-        b.pad64 = pad64;
-        b.put(uapi::RFLOW_A_UFID, &UFID);
+        let mut b = Builder::default();
+        b.put(uapi::RFLOW_A_STATS, &stats(&f.dirs, false).to_ne_bytes());
+        let hw = stats(&f.dirs, true);
+        if hw != uapi::RflowStats::default() {
+            b.put(uapi::RFLOW_A_HW_STATS, &hw.to_ne_bytes());
+        }
+        b.put(uapi::RFLOW_A_UFID, &UFID)
+            .u32(uapi::RFLOW_A_IDLE_MS, f.idle_ms);
         if !omit_key {
             b.nest_start(uapi::RFLOW_A_FLOWTABLE)
                 .u8(uapi::RFLOW_FT_A_FAMILY, f.ft.0)
@@ -424,7 +549,8 @@ pub mod tests {
             b.u32(uapi::RFLOW_A_FLAGS, f.flags)
                 .u8(uapi::RFLOW_A_HW_STATE, f.hw_state)
                 .u32(uapi::RFLOW_A_CT_ID, f.ct_id)
-                .u16(uapi::RFLOW_A_ZONE, f.zone);
+                .u16(uapi::RFLOW_A_ZONE, f.zone)
+                .u32(uapi::RFLOW_A_EXPIRES_MS, f.expires_ms);
         }
         put_dir(
             &mut b,
@@ -440,10 +566,6 @@ pub mod tests {
             omit_key,
             omit_actions,
         );
-        if !omit_key {
-            b.u32(uapi::RFLOW_A_EXPIRES_MS, f.expires_ms);
-        }
-        b.u32(uapi::RFLOW_A_IDLE_MS, f.idle_ms);
         if f.reason != 0 {
             b.u8(uapi::RFLOW_A_REASON, f.reason);
         }
@@ -547,55 +669,352 @@ pub mod tests {
         }
     }
 
-    #[test]
-    fn full_ipv4_flow() {
-        for pad64 in [false, true] {
-            let buf = fill_flow(&tcp4(), 0, pad64);
-            let f = Flow::decode(&buf).unwrap();
-            assert_eq!(f.ufid, Ufid(UFID));
-            assert_eq!(
-                f.flowtable,
-                Some(FlowtableId {
-                    family: uapi::NFPROTO_INET,
-                    table: "filter".into(),
-                    name: "f1".into()
-                })
-            );
-            assert_eq!(f.flags, Some(0));
-            assert_eq!(f.hw_state, Some(uapi::RFLOW_HW_OFFLOADED));
-            assert_eq!(f.ct_id, Some(3_735_928_559));
-            assert_eq!(f.zone, Some(0));
-            assert_eq!(f.orig.src, Some(Addr::V4([10, 0, 1, 99])));
-            assert_eq!(f.orig.dst, Some(Addr::V4([10, 0, 2, 99])));
-            assert_eq!((f.orig.sport, f.orig.dport), (Some(40000), Some(12345)));
-            assert_eq!((f.orig.iif, f.orig.oif), (Some(3), Some(4)));
-            assert_eq!(f.orig.xmit, Some(uapi::RFLOW_XMIT_NEIGH));
-            assert_eq!(f.orig.mtu, Some(1500));
-            assert_eq!((f.orig.packets, f.orig.bytes), (600, 780_000));
-            assert_eq!((f.reply.packets, f.reply.bytes), (600, 31_200));
-            assert_eq!((f.reply.sport, f.reply.dport), (Some(12345), Some(40000)));
-            assert_eq!(f.expires_ms, Some(29_500));
-            assert_eq!(f.idle_ms, Some(500));
-            assert_eq!(f.reason, None);
-            assert_eq!(f.l4proto(), Some(uapi::IPPROTO_TCP));
-            assert!(f.has_key());
+    /// Where a generic netlink message's attributes start, from the (8-byte aligned) start of
+    /// the skb: after its netlink (16 bytes) and genetlink (4 bytes) headers.
+    pub const GENL_ATTRS: usize = 20;
+
+    /// The attributes of rflow_nl_put_ft_stats() for flowtable `ft` and counters `s`, in its
+    /// order (the reasons first), written by `b`: `Builder::padded(GENL_ATTRS)` adds the pads
+    /// of an architecture without efficient unaligned access.
+    pub fn fill_ft_stats_with(mut b: Builder, ft: (u8, &str, &str), s: &FtStats) -> Vec<u8> {
+        let pad = uapi::RFLOW_FTS_A_PAD;
+        b.nest_start(uapi::RFLOW_A_FLOWTABLE)
+            .u8(uapi::RFLOW_FT_A_FAMILY, ft.0)
+            .string(uapi::RFLOW_FT_A_TABLE, ft.1)
+            .string(uapi::RFLOW_FT_A_NAME, ft.2)
+            .nest_end()
+            .nest_start(uapi::RFLOW_A_FT_STATS);
+        for ((kind, ..), n) in REMOVED_BY.iter().zip(s.removed_by) {
+            b.u64_64bit(*kind, n, pad);
+        }
+        b.u64_64bit(uapi::RFLOW_FTS_A_FLOWS, s.flows, pad)
+            .u64_64bit(uapi::RFLOW_FTS_A_CREATED, s.created, pad)
+            .u64_64bit(uapi::RFLOW_FTS_A_REMOVED, s.removed, pad)
+            .put(uapi::RFLOW_FTS_A_STATS, &s.sw.to_ne_bytes())
+            .put(uapi::RFLOW_FTS_A_HW_STATS, &s.hw.to_ne_bytes())
+            .u64_64bit(uapi::RFLOW_FTS_A_HW_FLOWS, s.hw_flows, pad)
+            .u32(uapi::RFLOW_FTS_A_BUCKETS, s.buckets)
+            .u64_64bit(uapi::RFLOW_FTS_A_GROWN, s.grown, pad)
+            .u64_64bit(uapi::RFLOW_FTS_A_SHRUNK, s.shrunk, pad)
+            .u64_64bit(uapi::RFLOW_FTS_A_RESIZE_FAILED, s.resize_failed, pad)
+            .nest_end();
+        b.buf
+    }
+
+    /// `fill_ft_stats_with()`, pads included.
+    pub fn fill_ft_stats(ft: (u8, &str, &str), s: &FtStats) -> Vec<u8> {
+        fill_ft_stats_with(Builder::padded(GENL_ATTRS), ft, s)
+    }
+
+    /// Counters of flowtable inet/filter/f1 with a history: two flows as tcp4() now, one of
+    /// them offloaded, and 3 removed, one of them without a reason, which forwarded 100 + 90
+    /// packets (150000 + 5000 bytes) in software and 1000 (1500000 bytes) in hardware; one
+    /// resize of each kind.
+    pub fn f1_stats() -> FtStats {
+        FtStats {
+            flows: 2,
+            created: 5,
+            removed: 3,
+            removed_by: [1, 0, 0, 0, 0, 1],
+            sw: uapi::RflowStats {
+                orig_packets: 100 + 2 * 600,
+                orig_bytes: 150_000 + 2 * 780_000,
+                reply_packets: 90 + 2 * 600,
+                reply_bytes: 5_000 + 2 * 31_200,
+            },
+            hw: uapi::RflowStats {
+                orig_packets: 1000,
+                orig_bytes: 1_500_000,
+                reply_packets: 0,
+                reply_bytes: 0,
+            },
+            hw_flows: 1,
+            buckets: 1024,
+            grown: 1,
+            shrunk: 1,
+            resize_failed: 1,
         }
     }
 
     #[test]
-    fn pad_attributes_are_where_the_kernel_puts_them() {
-        let padded = fill_flow(&tcp4(), 0, true);
-        let plain = fill_flow(&tcp4(), 0, false);
-        assert!(padded.len() > plain.len(), "no RFLOW_T_PAD was generated");
+    fn ft_stats_message() {
+        // Every attribute a distinct value.
+        let s = FtStats {
+            flows: 1,
+            created: 2,
+            removed: 3 + (1 << 40),
+            removed_by: [4, 5, 6, 7, 8, 9],
+            sw: uapi::RflowStats {
+                orig_packets: 10,
+                orig_bytes: 11,
+                reply_packets: 12,
+                reply_bytes: 13,
+            },
+            hw: uapi::RflowStats {
+                orig_packets: 14,
+                orig_bytes: 15,
+                reply_packets: 16,
+                reply_bytes: u64::MAX,
+            },
+            hw_flows: 17 + (1 << 33),
+            buckets: 18,
+            grown: 19,
+            shrunk: 20,
+            resize_failed: 21,
+        };
+        let want = FtStatsMsg {
+            flowtable: FlowtableId {
+                family: uapi::NFPROTO_IPV6,
+                table: "nat6".into(),
+                name: "ft".into(),
+            },
+            stats: s,
+        };
+        let ft = (uapi::NFPROTO_IPV6, "nat6", "ft");
+        let padded = fill_ft_stats(ft, &s);
+        let unpadded = fill_ft_stats_with(Builder::default(), ft, &s);
+        assert!(padded.len() > unpadded.len(), "no pad attribute");
+        assert_eq!(FtStatsMsg::decode(&padded).unwrap(), want);
+        assert_eq!(FtStatsMsg::decode(&unpadded).unwrap(), want);
+        // An empty flowtable: all 0 but the size of its table.
+        let empty = FtStats {
+            buckets: 64,
+            ..Default::default()
+        };
+        let got = FtStatsMsg::decode(&fill_ft_stats(ft, &empty)).unwrap();
+        assert_eq!(got.stats, empty);
+        let names: Vec<String> = REMOVED_BY
+            .iter()
+            .map(|(_, r, _)| crate::output::reason_name(*r))
+            .collect();
+        assert_eq!(names, REMOVED_BY.map(|(.., n)| n));
+    }
+
+    #[test]
+    fn ft_stats_unknown_attributes_are_skipped() {
+        let mut b = Builder::default();
+        b.put(200, b"from the future")
+            .nest_start(uapi::RFLOW_A_FLOWTABLE)
+            .string(uapi::RFLOW_FT_A_NAME, "f1")
+            .nest_end()
+            .nest_start(uapi::RFLOW_A_FT_STATS)
+            .put(uapi::RFLOW_FTS_A_PAD, &[])
+            .u64_64bit(uapi::RFLOW_FTS_A_CREATED, 7, uapi::RFLOW_FTS_A_PAD)
+            .put(uapi::RFLOW_FTS_A_MAX + 1, &[1, 2, 3])
+            .u32(200, 9)
+            .u64_64bit(uapi::RFLOW_FTS_A_FLOWS, 2, uapi::RFLOW_FTS_A_PAD)
+            .nest_end()
+            .put(uapi::RFLOW_A_PAD, &[]);
+        let got = FtStatsMsg::decode(&b.buf).unwrap();
+        assert_eq!(got.flowtable.name, "f1");
         assert_eq!(
-            Flow::decode(&padded).unwrap(),
-            Flow::decode(&plain).unwrap()
+            got.stats,
+            FtStats {
+                flows: 2,
+                created: 7,
+                ..Default::default()
+            }
         );
     }
 
     #[test]
+    fn malformed_ft_stats_are_errors() {
+        let ft = (uapi::NFPROTO_INET, "filter", "f1");
+        let s = f1_stats();
+        let with_nest = |build: &dyn Fn(&mut Builder)| {
+            let mut b = Builder::default();
+            b.nest_start(uapi::RFLOW_A_FLOWTABLE)
+                .string(uapi::RFLOW_FT_A_NAME, "f1")
+                .nest_end()
+                .nest_start(uapi::RFLOW_A_FT_STATS);
+            build(&mut b);
+            b.nest_end();
+            FtStatsMsg::decode(&b.buf)
+        };
+        // struct rflow_stats a member short, a member too many, empty.
+        for (kind, what) in [
+            (uapi::RFLOW_FTS_A_STATS, "STATS"),
+            (uapi::RFLOW_FTS_A_HW_STATS, "HW_STATS"),
+        ] {
+            for len in [24, 40, 0] {
+                let mut value = s.sw.to_ne_bytes();
+                value.resize(len, 0);
+                let err = with_nest(&|b| {
+                    b.put(kind, &value);
+                })
+                .unwrap_err();
+                let want = format!(
+                    "RFLOW_A_FT_STATS/RFLOW_FTS_A_{what} (type {kind}) has {len} bytes, \
+                     expected 32"
+                );
+                assert_eq!(err, want);
+            }
+        }
+        // u64s as u32s, a u32 as a u64, a reason's counter as a u32.
+        for (kind, what) in [
+            (uapi::RFLOW_FTS_A_CREATED, "CREATED"),
+            (uapi::RFLOW_FTS_A_HW_FLOWS, "HW_FLOWS"),
+        ] {
+            let err = with_nest(&|b| {
+                b.u32(kind, 5);
+            })
+            .unwrap_err();
+            assert!(err.ends_with(&format!("_{what} (type {kind}) has 4 bytes, expected 8")));
+        }
+        let err = with_nest(&|b| {
+            b.put(uapi::RFLOW_FTS_A_BUCKETS, &64u64.to_ne_bytes());
+        })
+        .unwrap_err();
+        let kind = uapi::RFLOW_FTS_A_BUCKETS;
+        assert!(err.ends_with(&format!("_BUCKETS (type {kind}) has 8 bytes, expected 4")));
+        let err = with_nest(&|b| {
+            b.u32(uapi::RFLOW_FTS_A_FLUSH, 1);
+        })
+        .unwrap_err();
+        let kind = uapi::RFLOW_FTS_A_FLUSH;
+        assert!(
+            err.ends_with(&format!(
+                "RFLOW_A_FT_STATS/RFLOW_FTS_A_FLUSH (type {kind}) has 4 bytes, expected 8"
+            )),
+            "{err}"
+        );
+        // Either half missing.
+        let full = fill_ft_stats(ft, &s);
+        let mut halves = attr::walk(&full).map(|a| a.unwrap());
+        let (ft_attr, stats_attr) = (halves.next().unwrap(), halves.next().unwrap());
+        let mut b = Builder::default();
+        b.put(ft_attr.kind | 0x8000, ft_attr.value);
+        assert_eq!(
+            FtStatsMsg::decode(&b.buf).unwrap_err(),
+            "no RFLOW_A_FT_STATS"
+        );
+        let mut b = Builder::default();
+        b.put(stats_attr.kind | 0x8000, stats_attr.value);
+        assert_eq!(
+            FtStatsMsg::decode(&b.buf).unwrap_err(),
+            "no RFLOW_A_FLOWTABLE"
+        );
+        // A truncated attribute inside the nest.
+        let mut b = Builder::default();
+        b.nest_start(uapi::RFLOW_A_FT_STATS)
+            .put(uapi::RFLOW_FTS_A_FLOWS, &[0; 8])
+            .nest_end();
+        b.buf[4..6].copy_from_slice(&40u16.to_ne_bytes());
+        assert!(FtStatsMsg::decode(&b.buf).is_err());
+    }
+
+    #[test]
+    fn full_ipv4_flow() {
+        let buf = fill_flow(&tcp4(), 0);
+        let f = Flow::decode(&buf).unwrap();
+        assert_eq!(f.ufid, Ufid(UFID));
+        assert_eq!(
+            f.flowtable,
+            Some(FlowtableId {
+                family: uapi::NFPROTO_INET,
+                table: "filter".into(),
+                name: "f1".into()
+            })
+        );
+        assert_eq!(f.flags, Some(0));
+        assert_eq!(f.hw_state, Some(uapi::RFLOW_HW_OFFLOADED));
+        assert_eq!(f.ct_id, Some(3_735_928_559));
+        assert_eq!(f.zone, Some(0));
+        assert_eq!(f.orig.src, Some(Addr::V4([10, 0, 1, 99])));
+        assert_eq!(f.orig.dst, Some(Addr::V4([10, 0, 2, 99])));
+        assert_eq!((f.orig.sport, f.orig.dport), (Some(40000), Some(12345)));
+        assert_eq!((f.orig.iif, f.orig.oif), (Some(3), Some(4)));
+        assert_eq!(f.orig.xmit, Some(uapi::RFLOW_XMIT_NEIGH));
+        assert_eq!(f.orig.mtu, Some(1500));
+        assert_eq!((f.orig.packets, f.orig.bytes), (600, 780_000));
+        assert_eq!((f.reply.packets, f.reply.bytes), (600, 31_200));
+        assert_eq!((f.reply.sport, f.reply.dport), (Some(12345), Some(40000)));
+        assert_eq!(f.expires_ms, Some(29_500));
+        assert_eq!(f.idle_ms, Some(500));
+        assert_eq!(f.reason, None);
+        assert_eq!(f.l4proto(), Some(uapi::IPPROTO_TCP));
+        assert!(f.has_key());
+    }
+
+    #[test]
+    fn counters_are_in_the_stats_structs() {
+        // udp6_nat() has hardware counters in the original direction only.
+        let buf = fill_flow(&udp6_nat(), uapi::RFLOW_UFID_F_TERSE);
+        let f = Flow::decode(&buf).unwrap();
+        assert_eq!((f.orig.packets, f.orig.bytes), (10, 1000));
+        assert_eq!((f.reply.packets, f.reply.bytes), (9, 900));
+        assert_eq!((f.orig.hw_packets, f.orig.hw_bytes), (5, 500));
+        assert_eq!((f.reply.hw_packets, f.reply.hw_bytes), (0, 0));
+        // RFLOW_A_STATS, RFLOW_A_HW_STATS, RFLOW_A_UFID, RFLOW_A_IDLE_MS: nothing else.
+        let kinds: Vec<u16> = attr::walk(&buf).map(|a| a.unwrap().kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                uapi::RFLOW_A_STATS,
+                uapi::RFLOW_A_HW_STATS,
+                uapi::RFLOW_A_UFID,
+                uapi::RFLOW_A_IDLE_MS
+            ]
+        );
+    }
+
+    #[test]
+    fn hw_stats_absent_means_zeros() {
+        let buf = fill_flow(&tcp4(), 0);
+        assert!(attr::walk(&buf).all(|a| a.unwrap().kind != uapi::RFLOW_A_HW_STATS));
+        let f = Flow::decode(&buf).unwrap();
+        assert_eq!((f.orig.packets, f.reply.bytes), (600, 31_200));
+        assert_eq!((f.orig.hw_packets, f.orig.hw_bytes), (0, 0));
+        assert_eq!((f.reply.hw_packets, f.reply.hw_bytes), (0, 0));
+    }
+
+    #[test]
+    fn stats_of_the_wrong_length_are_errors() {
+        let stats = uapi::RflowStats {
+            orig_packets: 1,
+            orig_bytes: 2,
+            reply_packets: 3,
+            reply_bytes: 4,
+        }
+        .to_ne_bytes();
+        for (kind, what) in [
+            (uapi::RFLOW_A_STATS, "RFLOW_A_STATS"),
+            (uapi::RFLOW_A_HW_STATS, "RFLOW_A_HW_STATS"),
+        ] {
+            // A member short, a member too many, empty.
+            for len in [24, 40, 0] {
+                let mut value = stats.clone();
+                value.resize(len, 0);
+                let mut b = Builder::default();
+                b.put(uapi::RFLOW_A_UFID, &UFID).put(kind, &value);
+                let err = Flow::decode(&b.buf).unwrap_err();
+                assert!(
+                    err.contains(&format!(
+                        "{what} (type {kind}) has {len} bytes, expected 32"
+                    )),
+                    "{err}"
+                );
+            }
+            let mut b = Builder::default();
+            b.put(uapi::RFLOW_A_UFID, &UFID).put(kind, &stats);
+            let f = Flow::decode(&b.buf).unwrap();
+            let got = if kind == uapi::RFLOW_A_STATS {
+                [f.orig.packets, f.orig.bytes, f.reply.packets, f.reply.bytes]
+            } else {
+                [
+                    f.orig.hw_packets,
+                    f.orig.hw_bytes,
+                    f.reply.hw_packets,
+                    f.reply.hw_bytes,
+                ]
+            };
+            assert_eq!(got, [1, 2, 3, 4]);
+        }
+    }
+
+    #[test]
     fn ipv6_with_nat_flags_and_encap() {
-        let f = Flow::decode(&fill_flow(&udp6_nat(), 0, true)).unwrap();
+        let f = Flow::decode(&fill_flow(&udp6_nat(), 0)).unwrap();
         assert_eq!(f.orig.src, Some(Addr::V6(V6_A)));
         assert_eq!(f.reply.dst, Some(Addr::V6(V6_NAT)));
         assert_eq!(f.orig.src.unwrap().to_string(), "2001:db8:1::99");
@@ -621,7 +1040,7 @@ pub mod tests {
 
     #[test]
     fn terse_flow() {
-        let buf = fill_flow(&tcp4(), uapi::RFLOW_UFID_F_TERSE, false);
+        let buf = fill_flow(&tcp4(), uapi::RFLOW_UFID_F_TERSE);
         let f = Flow::decode(&buf).unwrap();
         assert_eq!(f.ufid, Ufid(UFID));
         assert!(!f.has_key());
@@ -634,7 +1053,7 @@ pub mod tests {
         assert_eq!(f.expires_ms, None);
         assert_eq!(f.idle_ms, Some(500));
         // Omit actions only: tuples but no output.
-        let f = Flow::decode(&fill_flow(&tcp4(), uapi::RFLOW_UFID_F_OMIT_ACTIONS, false)).unwrap();
+        let f = Flow::decode(&fill_flow(&tcp4(), uapi::RFLOW_UFID_F_OMIT_ACTIONS)).unwrap();
         assert!(f.has_key());
         assert_eq!((f.orig.oif, f.orig.xmit, f.orig.mtu), (None, None, None));
     }
@@ -644,19 +1063,24 @@ pub mod tests {
         let mut spec = tcp4();
         spec.reason = uapi::RFLOW_REASON_EXPIRED;
         spec.flags = uapi::RFLOW_F_TEARDOWN;
-        let f = Flow::decode(&fill_flow(&spec, 0, false)).unwrap();
+        let f = Flow::decode(&fill_flow(&spec, 0)).unwrap();
         assert_eq!(f.reason, Some(uapi::RFLOW_REASON_EXPIRED));
         assert_eq!(f.flags, Some(uapi::RFLOW_F_TEARDOWN));
     }
 
     #[test]
     fn unknown_attributes_are_skipped() {
-        let mut b = Builder::new(ATTR_BASE);
+        let mut b = Builder::default();
+        let stats = uapi::RflowStats {
+            orig_packets: 5,
+            ..Default::default()
+        };
         b.put(200, b"from the future")
             .put(uapi::RFLOW_A_UFID, &UFID)
+            .put(uapi::RFLOW_A_STATS, &stats.to_ne_bytes())
             .nest_start(uapi::RFLOW_A_ORIG)
             .put(99, &[1, 2, 3])
-            .u64_64bit(uapi::RFLOW_T_PACKETS, 5, uapi::RFLOW_T_PAD)
+            .u8(uapi::RFLOW_T_L4PROTO, uapi::IPPROTO_UDP)
             .nest_end()
             .nest_start(uapi::RFLOW_A_FLOWTABLE)
             .u32(42, 0)
@@ -667,6 +1091,7 @@ pub mod tests {
         let mut buf = b.buf.clone();
         let f = Flow::decode(&buf).unwrap();
         assert_eq!(f.orig.packets, 5);
+        assert_eq!(f.l4proto(), Some(uapi::IPPROTO_UDP));
         assert_eq!(f.flowtable.unwrap().name, "f1");
         assert_eq!(f.expires_ms, Some(1));
         // The attribute type's flag bits are ignored too.
@@ -676,16 +1101,16 @@ pub mod tests {
 
     #[test]
     fn malformed_flows_are_errors() {
-        let mut b = Builder::new(ATTR_BASE);
+        let mut b = Builder::default();
         b.u32(uapi::RFLOW_A_EXPIRES_MS, 1);
         assert_eq!(Flow::decode(&b.buf).unwrap_err(), "no RFLOW_A_UFID");
-        let mut b = Builder::new(ATTR_BASE);
+        let mut b = Builder::default();
         b.put(uapi::RFLOW_A_UFID, &UFID[..15]);
         assert!(Flow::decode(&b.buf).unwrap_err().contains("15 bytes"));
-        let mut b = Builder::new(ATTR_BASE);
+        let mut b = Builder::default();
         b.put(uapi::RFLOW_A_UFID, &UFID).u16(uapi::RFLOW_A_FLAGS, 1);
         assert!(Flow::decode(&b.buf).unwrap_err().contains("RFLOW_A_FLAGS"));
-        let mut b = Builder::new(ATTR_BASE);
+        let mut b = Builder::default();
         b.put(uapi::RFLOW_A_UFID, &UFID)
             .nest_start(uapi::RFLOW_A_ORIG)
             .put(uapi::RFLOW_T_SRC, &[1, 2, 3])
@@ -728,9 +1153,9 @@ pub mod tests {
 
     #[test]
     fn filter_matching() {
-        let f4 = Flow::decode(&fill_flow(&tcp4(), 0, false)).unwrap();
-        let f6 = Flow::decode(&fill_flow(&udp6_nat(), 0, false)).unwrap();
-        let terse = Flow::decode(&fill_flow(&tcp4(), uapi::RFLOW_UFID_F_TERSE, false)).unwrap();
+        let f4 = Flow::decode(&fill_flow(&tcp4(), 0)).unwrap();
+        let f6 = Flow::decode(&fill_flow(&udp6_nat(), 0)).unwrap();
+        let terse = Flow::decode(&fill_flow(&tcp4(), uapi::RFLOW_UFID_F_TERSE)).unwrap();
         let all = Filter::default();
         assert!(all.is_empty());
         assert!(all.matches(&f4) && all.matches(&f6) && all.matches(&terse));

@@ -13,6 +13,12 @@ mod nl;
 mod output;
 mod uapi;
 
+/// build.rs's header parser, for its tests.
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../build.rs"]
+mod build_script;
+
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, BufWriter, Stdout, Write};
@@ -25,7 +31,7 @@ use rflow_pure::ufid::Ufid;
 use crate::attr::ReqAttr;
 use crate::cli::{Cli, Command, Dev, Filters};
 use crate::error::{Error, Result};
-use crate::flow::{Filter, Flow, FtFilter};
+use crate::flow::{Filter, Flow, FtFilter, FtStatsMsg};
 use crate::json::{ArrayWriter, Obj};
 use crate::nl::{Event, Netlink, RawGenl};
 use crate::output::Stats;
@@ -371,8 +377,13 @@ fn stats(
     out: &mut Out,
 ) -> Result<()> {
     let mut s = Stats::default();
-    let end = nl.dump("stats", uapi::RFLOW_CMD_GET, &dump_attrs(ft, false), |m| {
-        s.add(&decode("stats", m)?);
+    // One message per flowtable, empty ones included (ENOENT if the filter names none): its
+    // counters since it was created, the packets and bytes read by the kernel as one snapshot
+    // of its removed and live flows.
+    let attrs: Vec<ReqAttr> = ft.to_attr().into_iter().collect();
+    let end = nl.dump("stats", uapi::RFLOW_CMD_STATS, &attrs, |m| {
+        let msg = FtStatsMsg::decode(&m.attrs).map_err(|msg| Error::Decode { op: "stats", msg })?;
+        s.add_flowtable(&msg);
         Ok(())
     })?;
     warn_interrupted(end.interrupted);

@@ -494,7 +494,7 @@ mod tests {
 
     #[test]
     fn family_reply() {
-        let mut b = Builder::new(0);
+        let mut b = Builder::default();
         b.u16(CTRL_ATTR_FAMILY_ID, 0x1234)
             .string(2, "rflow")
             .u32(3, 1)
@@ -556,7 +556,7 @@ mod tests {
         let mut p = Vec::new();
         p.extend_from_slice(&(-errno).to_ne_bytes());
         p.extend_from_slice(&nlmsg(0x20, NLM_F_REQUEST | NLM_F_ACK, 5, &[1, 1, 0, 0])[..16]);
-        let mut tlv = Builder::new(0);
+        let mut tlv = Builder::default();
         tlv.string(uapi::NLMSGERR_ATTR_MSG, msg).u32(2, 24);
         p.extend_from_slice(&tlv.buf);
         nlmsg(2, NLM_F_CAPPED | NLM_F_ACK_TLVS, 5, &p)
@@ -581,7 +581,7 @@ mod tests {
         );
         let mut p = (-libc::EINVAL).to_ne_bytes().to_vec();
         p.extend_from_slice(&req);
-        let mut tlv = Builder::new(0);
+        let mut tlv = Builder::default();
         tlv.string(
             uapi::NLMSGERR_ATTR_MSG,
             "DEL needs a UFID; FLUSH removes all flows",
@@ -614,7 +614,7 @@ mod tests {
     #[test]
     fn done_with_error() {
         let mut p = (-libc::EMSGSIZE).to_ne_bytes().to_vec();
-        let mut tlv = Builder::new(0);
+        let mut tlv = Builder::default();
         tlv.string(uapi::NLMSGERR_ATTR_MSG, "too big");
         p.extend_from_slice(&tlv.buf);
         let buf = nlmsg(3, NLM_F_ACK_TLVS | 2, 5, &p);
@@ -662,7 +662,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // An over-long CTRL_ATTR_FAMILY_NAME fails the policy, with an extack message.
-        let mut b = Builder::new(0);
+        let mut b = Builder::default();
         b.string(2, "a-name-much-longer-than-GENL_NAMSIZ");
         let payload = RawGenl {
             cmd: 3,
@@ -695,13 +695,13 @@ mod tests {
             0x1b,
             2,
             5,
-            &genl(uapi::RFLOW_CMD_GET, fill_flow(&tcp4(), 0, true)),
+            &genl(uapi::RFLOW_CMD_GET, fill_flow(&tcp4(), 0)),
         );
         buf.extend(nlmsg(
             0x1b,
             2 | NLM_F_DUMP_INTR,
             5,
-            &genl(uapi::RFLOW_CMD_GET, fill_flow(&udp6_nat(), 0, true)),
+            &genl(uapi::RFLOW_CMD_GET, fill_flow(&udp6_nat(), 0)),
         ));
         buf.extend(nlmsg(3, 2, 5, &0i32.to_ne_bytes()));
         let msgs = split(&buf).unwrap();
@@ -720,6 +720,61 @@ mod tests {
         assert_eq!(flows.len(), 2);
         assert_eq!(flows[0].orig.sport, Some(40000));
         assert_eq!(flows[1].reply.dport, Some(61000));
+    }
+
+    /// A part of a STATS dump: two flowtables (the second empty) and NLMSG_DONE. The pads put
+    /// every u64 at an 8-byte aligned offset from the start of its message.
+    #[test]
+    fn stats_dump_datagram() {
+        use crate::flow::tests::{f1_stats, fill_ft_stats, GENL_ATTRS};
+        use crate::flow::{FtStats, FtStatsMsg};
+        let genl = |attrs: Vec<u8>| [vec![uapi::RFLOW_CMD_STATS, 1, 0, 0], attrs].concat();
+        let empty = FtStats::default();
+        let mut buf = nlmsg(
+            0x1b,
+            2,
+            5,
+            &genl(fill_ft_stats(
+                (uapi::NFPROTO_INET, "filter", "f1"),
+                &f1_stats(),
+            )),
+        );
+        buf.extend(nlmsg(
+            0x1b,
+            2,
+            5,
+            &genl(fill_ft_stats((uapi::NFPROTO_IPV4, "raw", "empty"), &empty)),
+        ));
+        buf.extend(nlmsg(3, 2, 5, &0i32.to_ne_bytes()));
+        let msgs = split(&buf).unwrap();
+        assert_eq!(msgs.len(), 3);
+        let mut got = Vec::new();
+        for m in &msgs[..2] {
+            let NetlinkPayload::InnerMessage(g) = &m.payload else {
+                panic!()
+            };
+            assert_eq!(g.payload.cmd, uapi::RFLOW_CMD_STATS);
+            let attrs = &g.payload.attrs;
+            got.push(FtStatsMsg::decode(attrs).unwrap());
+            let nest = attr::walk(attrs)
+                .map(|a| a.unwrap())
+                .find(|a| a.kind == uapi::RFLOW_A_FT_STATS)
+                .unwrap();
+            for a in attr::walk(nest.value).map(|a| a.unwrap()) {
+                if a.value.len() == 8 {
+                    let off = a.value.as_ptr() as usize - attrs.as_ptr() as usize;
+                    assert_eq!((GENL_ATTRS + off) % 8, 0, "type {} at {off}", a.kind);
+                }
+            }
+        }
+        assert_eq!(
+            (got[0].flowtable.name.as_str(), got[0].stats),
+            ("f1", f1_stats())
+        );
+        assert_eq!(
+            (got[1].flowtable.name.as_str(), got[1].stats),
+            ("empty", empty)
+        );
     }
 
     #[test]

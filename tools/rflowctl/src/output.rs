@@ -3,10 +3,10 @@
 //! rflowctl's output: flows and events as text (conntrack -L style) or JSON, and statistics
 //! as text, JSON or Prometheus text exposition (node_exporter's textfile collector).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::flow::{Dir, Encap, Flow, FlowtableId};
+use crate::flow::{Dir, Encap, Flow, FlowtableId, FtStats, FtStatsMsg, REMOVED_BY};
 use crate::json::{Obj, Value};
 use crate::uapi;
 
@@ -324,87 +324,185 @@ pub fn event_json(cmd: u8, f: &Flow, terse: bool) -> Option<Value> {
     Some(Value::Obj(fields))
 }
 
-/// The statistics of a set of flows.
+/// The sum of both directions' packets and bytes of a `struct rflow_stats`.
+fn both_dirs(s: &uapi::RflowStats) -> (u64, u64) {
+    (
+        s.orig_packets.wrapping_add(s.reply_packets),
+        s.orig_bytes.wrapping_add(s.reply_bytes),
+    )
+}
+
+/// A row of `stats`: a flowtable's counters since it was created (RFLOW_CMD_STATS), or the
+/// sum of the rows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
+    /// Flows in the flowtable (RFLOW_FTS_A_FLOWS).
     pub flows: u64,
+    /// Flows a driver holds (RFLOW_FTS_A_HW_FLOWS).
     pub hw_flows: u64,
+    /// Forwarded since the flowtable was created: by the removed flows, and by the live ones
+    /// so far (RFLOW_FTS_A_STATS, RFLOW_FTS_A_HW_STATS). Both directions added up.
     pub packets: u64,
     pub bytes: u64,
     pub hw_packets: u64,
     pub hw_bytes: u64,
+    pub created: u64,
+    pub removed: u64,
+    /// By the reasons of `REMOVED_BY`.
+    pub removed_by: [u64; REMOVED_BY.len()],
+    pub buckets: u64,
+    pub grown: u64,
+    pub shrunk: u64,
+    pub resize_failed: u64,
 }
 
 impl Counters {
-    fn add(&mut self, f: &Flow) {
-        self.flows += 1;
-        if f.hw_state == Some(uapi::RFLOW_HW_OFFLOADED) {
-            self.hw_flows += 1;
+    fn new(s: &FtStats) -> Self {
+        let (packets, bytes) = both_dirs(&s.sw);
+        let (hw_packets, hw_bytes) = both_dirs(&s.hw);
+        Counters {
+            flows: s.flows,
+            hw_flows: s.hw_flows,
+            packets,
+            bytes,
+            hw_packets,
+            hw_bytes,
+            created: s.created,
+            removed: s.removed,
+            removed_by: s.removed_by,
+            buckets: s.buckets.into(),
+            grown: s.grown,
+            shrunk: s.shrunk,
+            resize_failed: s.resize_failed,
         }
-        for d in [&f.orig, &f.reply] {
-            self.packets = self.packets.wrapping_add(d.packets);
-            self.bytes = self.bytes.wrapping_add(d.bytes);
-            self.hw_packets = self.hw_packets.wrapping_add(d.hw_packets);
-            self.hw_bytes = self.hw_bytes.wrapping_add(d.hw_bytes);
+    }
+
+    /// Adds `o` to a total: what the total shows. The hash table's state (buckets, resizes)
+    /// is a flowtable's own: a total leaves it 0.
+    fn add_to_total(&mut self, o: &Counters) {
+        let pairs = [
+            (&mut self.flows, o.flows),
+            (&mut self.hw_flows, o.hw_flows),
+            (&mut self.packets, o.packets),
+            (&mut self.bytes, o.bytes),
+            (&mut self.hw_packets, o.hw_packets),
+            (&mut self.hw_bytes, o.hw_bytes),
+            (&mut self.created, o.created),
+            (&mut self.removed, o.removed),
+        ];
+        for (v, n) in pairs
+            .into_iter()
+            .chain(self.removed_by.iter_mut().zip(o.removed_by))
+        {
+            *v = v.wrapping_add(n);
         }
+    }
+
+    /// The flows removed for none of the reasons of `REMOVED_BY`.
+    fn removed_other(&self) -> u64 {
+        let by_reason = self.removed_by.iter().fold(0u64, |a, n| a.wrapping_add(*n));
+        self.removed.saturating_sub(by_reason)
     }
 
     fn text(&self) -> String {
-        format!(
-            "flows={} hw_flows={} packets={} bytes={} hw_packets={} hw_bytes={}",
-            self.flows, self.hw_flows, self.packets, self.bytes, self.hw_packets, self.hw_bytes
-        )
+        let mut out = format!(
+            "flows={} hw_flows={} packets={} bytes={} hw_packets={} hw_bytes={} created={} \
+             removed={}",
+            self.flows,
+            self.hw_flows,
+            self.packets,
+            self.bytes,
+            self.hw_packets,
+            self.hw_bytes,
+            self.created,
+            self.removed
+        );
+        for ((.., name), n) in REMOVED_BY.iter().zip(self.removed_by) {
+            let _ = write!(out, " {name}={n}");
+        }
+        out
     }
 
+    /// The fields of both a flowtable's object and the total's.
     fn json(&self, o: &mut Obj) {
+        let mut by = Obj::new();
+        for ((.., name), n) in REMOVED_BY.iter().zip(self.removed_by) {
+            by.set(name, n);
+        }
         o.set("flows", self.flows)
             .set("hw_flows", self.hw_flows)
             .set("packets", self.packets)
             .set("bytes", self.bytes)
             .set("hw_packets", self.hw_packets)
-            .set("hw_bytes", self.hw_bytes);
+            .set("hw_bytes", self.hw_bytes)
+            .set("created", self.created)
+            .set("removed", self.removed)
+            .set("removed_by", by.build());
     }
 }
 
-/// Statistics per flowtable and in total, from a full dump.
+/// `stats`: one row per flowtable, in the order the RFLOW_CMD_STATS dump gave them, and the
+/// total.
 #[derive(Debug, Default)]
 pub struct Stats {
-    pub per_flowtable: BTreeMap<FlowtableId, Counters>,
-    pub total: Counters,
+    rows: Vec<(FlowtableId, FtStats)>,
+    index: HashMap<FlowtableId, usize>,
 }
 
 impl Stats {
-    pub fn add(&mut self, f: &Flow) {
-        let ft = f.flowtable.clone().unwrap_or_default();
-        self.per_flowtable.entry(ft).or_default().add(f);
-        self.total.add(f);
+    /// A message of the RFLOW_CMD_STATS dump. A flowtable a dump interrupted by a change
+    /// shows twice keeps its row and the later counters.
+    pub fn add_flowtable(&mut self, m: &FtStatsMsg) {
+        if let Some(&i) = self.index.get(&m.flowtable) {
+            self.rows[i].1 = m.stats;
+            return;
+        }
+        self.index.insert(m.flowtable.clone(), self.rows.len());
+        self.rows.push((m.flowtable.clone(), m.stats));
+    }
+
+    /// The rows, in order, with their counters as shown.
+    pub fn rows(&self) -> impl Iterator<Item = (&FlowtableId, Counters)> {
+        self.rows.iter().map(|(ft, s)| (ft, Counters::new(s)))
+    }
+
+    /// The sum of the rows (but their hash tables' state).
+    pub fn total(&self) -> Counters {
+        self.rows().fold(Counters::default(), |mut t, (_, c)| {
+            t.add_to_total(&c);
+            t
+        })
     }
 
     /// One line per flowtable (`inet/filter/f1 flows=3 ...`), then `total flows=...`.
     pub fn text(&self) -> String {
         let mut out = String::new();
-        for (ft, c) in &self.per_flowtable {
+        for (ft, c) in self.rows() {
             let _ = writeln!(out, "{} {}", ft_text(ft), c.text());
         }
-        let _ = writeln!(out, "total {}", self.total.text());
+        let _ = writeln!(out, "total {}", self.total().text());
         out
     }
 
+    /// The flowtables' objects add the hash table's size and resizes to the total's fields.
     pub fn json(&self) -> Value {
         let fts = self
-            .per_flowtable
-            .iter()
+            .rows()
             .map(|(ft, c)| {
                 let mut o = Obj::new();
                 o.set("family", family_name(ft.family))
                     .set("table", ft.table.as_str())
                     .set("name", ft.name.as_str());
                 c.json(&mut o);
+                o.set("buckets", c.buckets)
+                    .set("grown", c.grown)
+                    .set("shrunk", c.shrunk)
+                    .set("resize_failed", c.resize_failed);
                 o.build()
             })
             .collect();
         let mut total = Obj::new();
-        self.total.json(&mut total);
+        self.total().json(&mut total);
         Obj::new()
             .set("flowtables", Value::Arr(fts))
             .set("total", total.build())
@@ -412,11 +510,48 @@ impl Stats {
     }
 
     /// The Prometheus text exposition format, for node_exporter's textfile collector. One
-    /// series per flowtable (the total is `sum()` of them). The packet and byte "totals" add
-    /// up the counters of the flows present now: they drop when flows leave the flowtable,
-    /// which Prometheus' rate() takes for a counter reset.
+    /// series per flowtable (and path or reason; the total is `sum()` of them). The packet,
+    /// byte and flow counters count since the flowtable was created, removed flows included:
+    /// they only grow, but start from 0 again when the flowtable is deleted and created again
+    /// (an nft ruleset reload), which rate() takes for a counter reset, as it should.
     pub fn prometheus(&self) -> String {
-        let mut out = String::new();
+        /// The series of a metric of one row: the labels added to the flowtable's, the value.
+        type Series = fn(&Counters) -> Vec<(String, u64)>;
+        fn one(v: u64) -> Vec<(String, u64)> {
+            vec![(String::new(), v)]
+        }
+        fn paths(sw: u64, hw: u64) -> Vec<(String, u64)> {
+            vec![
+                (",path=\"software\"".into(), sw),
+                (",path=\"hardware\"".into(), hw),
+            ]
+        }
+        fn reasons(c: &Counters) -> Vec<(String, u64)> {
+            let by = REMOVED_BY.iter().zip(c.removed_by);
+            by.map(|((.., name), n)| (format!(",reason=\"{name}\""), n))
+                .chain([(",reason=\"other\"".into(), c.removed_other())])
+                .collect()
+        }
+        #[rustfmt::skip]
+        let metrics: [(&str, &str, &str, Series); 7] = [
+            ("rflow_flows", "gauge", "Flows in the flowtable.", |c| one(c.flows)),
+            ("rflow_hw_flows", "gauge", "Flows of the flowtable offloaded to hardware.",
+             |c| one(c.hw_flows)),
+            ("rflow_packets_total", "counter",
+             "Packets forwarded by the flowtable's flows since the flowtable was created, by path.",
+             |c| paths(c.packets, c.hw_packets)),
+            ("rflow_bytes_total", "counter",
+             "Bytes forwarded by the flowtable's flows since the flowtable was created, by path.",
+             |c| paths(c.bytes, c.hw_bytes)),
+            ("rflow_flows_created_total", "counter",
+             "Flows added to the flowtable since the flowtable was created.",
+             |c| one(c.created)),
+            ("rflow_flows_removed_total", "counter",
+             "Flows removed from the flowtable since the flowtable was created, by reason.",
+             reasons),
+            ("rflow_table_buckets", "gauge", "Buckets of the flowtable's flow hash table.",
+             |c| one(c.buckets)),
+        ];
         let labels = |ft: &FlowtableId| {
             format!(
                 "family=\"{}\",table=\"{}\",flowtable=\"{}\"",
@@ -425,43 +560,15 @@ impl Stats {
                 prom_escape(&ft.name)
             )
         };
-        type Get = fn(&Counters) -> u64;
-        let gauges: [(&str, &str, Get); 2] = [
-            ("rflow_flows", "Flows in the flowtable.", |c| c.flows),
-            (
-                "rflow_hw_flows",
-                "Flows of the flowtable offloaded to hardware.",
-                |c| c.hw_flows,
-            ),
-        ];
-        for (name, help, get) in gauges {
+        let rows: Vec<(String, Counters)> = self.rows().map(|(ft, c)| (labels(ft), c)).collect();
+        let mut out = String::new();
+        for (name, kind, help, series) in metrics {
             let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} gauge");
-            for (ft, c) in &self.per_flowtable {
-                let _ = writeln!(out, "{name}{{{}}} {}", labels(ft), get(c));
-            }
-        }
-        let counters: [(&str, &str, Get, Get); 2] = [
-            (
-                "rflow_packets_total",
-                "Packets forwarded by the flows now in the flowtable, by path.",
-                |c| c.packets,
-                |c| c.hw_packets,
-            ),
-            (
-                "rflow_bytes_total",
-                "Bytes forwarded by the flows now in the flowtable, by path.",
-                |c| c.bytes,
-                |c| c.hw_bytes,
-            ),
-        ];
-        for (name, help, sw, hw) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} counter");
-            for (ft, c) in &self.per_flowtable {
-                let l = labels(ft);
-                let _ = writeln!(out, "{name}{{{l},path=\"software\"}} {}", sw(c));
-                let _ = writeln!(out, "{name}{{{l},path=\"hardware\"}} {}", hw(c));
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for (l, c) in &rows {
+                for (extra, v) in series(c) {
+                    let _ = writeln!(out, "{name}{{{l}{extra}}} {v}");
+                }
             }
         }
         out
@@ -478,12 +585,12 @@ fn prom_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::tests::{fill_flow, tcp4, udp6_nat};
+    use crate::flow::tests::{f1_stats, fill_flow, fill_ft_stats, tcp4, udp6_nat};
 
     const U: &str = "ufid:12345678-9abc-4ef0-8123-456789abcdef";
 
     fn decode(spec: &crate::flow::tests::FlowSpec<'_>, flags: u32) -> Flow {
-        Flow::decode(&fill_flow(spec, flags, true)).unwrap()
+        Flow::decode(&fill_flow(spec, flags)).unwrap()
     }
 
     #[test]
@@ -643,13 +750,41 @@ mod tests {
         assert_eq!(reason_name(77), "77");
     }
 
+    /// An RFLOW_CMD_STATS message as the kernel writes it, decoded.
+    fn ft_stats(ft: (u8, &str, &str), s: &FtStats) -> FtStatsMsg {
+        FtStatsMsg::decode(&fill_ft_stats(ft, s)).unwrap()
+    }
+
+    const F1: (u8, &str, &str) = (uapi::NFPROTO_INET, "filter", "f1");
+
+    /// The STATS dump gives ip/raw/empty (no flows, never had any), inet/filter/f1 (two live
+    /// flows, one offloaded, three removed) and ip6/nat6/ft (one flow, as udp6_nat()).
     fn sample_stats() -> Stats {
         let mut s = Stats::default();
-        s.add(&decode(&tcp4(), 0));
-        let mut second = tcp4();
-        second.hw_state = uapi::RFLOW_HW_NONE;
-        s.add(&decode(&second, 0));
-        s.add(&decode(&udp6_nat(), 0));
+        let empty = FtStats {
+            buckets: 64,
+            ..Default::default()
+        };
+        let nat6 = FtStats {
+            flows: 1,
+            created: 1,
+            sw: uapi::RflowStats {
+                orig_packets: 10,
+                orig_bytes: 1000,
+                reply_packets: 9,
+                reply_bytes: 900,
+            },
+            hw: uapi::RflowStats {
+                orig_packets: 5,
+                orig_bytes: 500,
+                ..Default::default()
+            },
+            buckets: 256,
+            ..Default::default()
+        };
+        s.add_flowtable(&ft_stats((uapi::NFPROTO_IPV4, "raw", "empty"), &empty));
+        s.add_flowtable(&ft_stats(F1, &f1_stats()));
+        s.add_flowtable(&ft_stats((uapi::NFPROTO_IPV6, "nat6", "ft"), &nat6));
         s
     }
 
@@ -658,52 +793,194 @@ mod tests {
         let s = sample_stats();
         assert_eq!(
             s.text(),
-            "inet/filter/f1 flows=2 hw_flows=1 packets=2400 bytes=1622400 hw_packets=0 hw_bytes=0\n\
-             ip6/nat6/ft flows=1 hw_flows=0 packets=19 bytes=1900 hw_packets=5 hw_bytes=500\n\
-             total flows=3 hw_flows=1 packets=2419 bytes=1624300 hw_packets=5 hw_bytes=500\n"
+            "ip/raw/empty flows=0 hw_flows=0 packets=0 bytes=0 hw_packets=0 hw_bytes=0 \
+             created=0 removed=0 expired=0 closed=0 route=0 device=0 user=0 flush=0\n\
+             inet/filter/f1 flows=2 hw_flows=1 packets=2590 bytes=1777400 hw_packets=1000 \
+             hw_bytes=1500000 created=5 removed=3 expired=1 closed=0 route=0 device=0 user=0 \
+             flush=1\n\
+             ip6/nat6/ft flows=1 hw_flows=0 packets=19 bytes=1900 hw_packets=5 hw_bytes=500 \
+             created=1 removed=0 expired=0 closed=0 route=0 device=0 user=0 flush=0\n\
+             total flows=3 hw_flows=1 packets=2609 bytes=1779300 hw_packets=1005 \
+             hw_bytes=1500500 created=6 removed=3 expired=1 closed=0 route=0 device=0 user=0 \
+             flush=1\n"
         );
-        assert_eq!(
-            s.json().to_json(false),
-            concat!(
-                r#"{"flowtables":[{"family":"inet","table":"filter","name":"f1","flows":2,"hw_flows":1,"packets":2400,"bytes":1622400,"hw_packets":0,"hw_bytes":0},"#,
-                r#"{"family":"ip6","table":"nat6","name":"ft","flows":1,"hw_flows":0,"packets":19,"bytes":1900,"hw_packets":5,"hw_bytes":500}],"#,
-                r#""total":{"flows":3,"hw_flows":1,"packets":2419,"bytes":1624300,"hw_packets":5,"hw_bytes":500}}"#
-            )
-        );
+        let zero_by = r#"{"expired":0,"closed":0,"route":0,"device":0,"user":0,"flush":0}"#;
+        let want = [
+            r#"{"flowtables":["#,
+            r#"{"family":"ip","table":"raw","name":"empty","flows":0,"hw_flows":0,"packets":0,"bytes":0,"#,
+            r#""hw_packets":0,"hw_bytes":0,"created":0,"removed":0,"removed_by":"#,
+            zero_by,
+            r#","buckets":64,"grown":0,"shrunk":0,"resize_failed":0},"#,
+            r#"{"family":"inet","table":"filter","name":"f1","flows":2,"hw_flows":1,"packets":2590,"#,
+            r#""bytes":1777400,"hw_packets":1000,"hw_bytes":1500000,"created":5,"removed":3,"#,
+            r#""removed_by":{"expired":1,"closed":0,"route":0,"device":0,"user":0,"flush":1},"#,
+            r#""buckets":1024,"grown":1,"shrunk":1,"resize_failed":1},"#,
+            r#"{"family":"ip6","table":"nat6","name":"ft","flows":1,"hw_flows":0,"packets":19,"#,
+            r#""bytes":1900,"hw_packets":5,"hw_bytes":500,"created":1,"removed":0,"removed_by":"#,
+            zero_by,
+            r#","buckets":256,"grown":0,"shrunk":0,"resize_failed":0}],"#,
+            r#""total":{"flows":3,"hw_flows":1,"packets":2609,"bytes":1779300,"hw_packets":1005,"#,
+            r#""hw_bytes":1500500,"created":6,"removed":3,"#,
+            r#""removed_by":{"expired":1,"closed":0,"route":0,"device":0,"user":0,"flush":1}}}"#,
+        ]
+        .concat();
+        assert_eq!(s.json().to_json(false), want);
         assert_eq!(
             Stats::default().text(),
-            "total flows=0 hw_flows=0 packets=0 bytes=0 hw_packets=0 hw_bytes=0\n"
+            "total flows=0 hw_flows=0 packets=0 bytes=0 hw_packets=0 hw_bytes=0 created=0 \
+             removed=0 expired=0 closed=0 route=0 device=0 user=0 flush=0\n"
         );
+        assert_eq!(
+            Stats::default().json().to_json(false),
+            [
+                r#"{"flowtables":[],"total":{"flows":0,"hw_flows":0,"packets":0,"bytes":0,"#,
+                r#""hw_packets":0,"hw_bytes":0,"created":0,"removed":0,"removed_by":"#,
+                zero_by,
+                "}}"
+            ]
+            .concat()
+        );
+    }
+
+    /// A flowtable without flows has its row, and a flowtable the STATS dump gave twice (an
+    /// interrupted dump) one row, with the later counters.
+    #[test]
+    fn stats_rows_without_flows() {
+        let mut s = Stats::default();
+        let ft = (uapi::NFPROTO_IPV6, "t", "idle");
+        let old = FtStats {
+            created: 1,
+            removed: 1,
+            ..Default::default()
+        };
+        s.add_flowtable(&ft_stats(ft, &old));
+        s.add_flowtable(&ft_stats(F1, &FtStats::default()));
+        s.add_flowtable(&ft_stats(ft, &FtStats { created: 2, ..old }));
+        let rows: Vec<_> = s.rows().collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].0.name, "idle");
+        assert_eq!((rows[0].1.flows, rows[0].1.created), (0, 2));
+        assert_eq!(rows[1].0.name, "f1");
+        assert_eq!(rows[1].1, Counters::default());
+        assert!(s
+            .text()
+            .starts_with("ip6/t/idle flows=0 hw_flows=0 packets=0 "));
+    }
+
+    /// A row is the kernel's counters: HW_FLOWS, both directions of STATS and HW_STATS added
+    /// up; the total leaves the hash table's state out.
+    #[test]
+    fn stats_row_from_the_kernel_counters() {
+        let mut s = Stats::default();
+        s.add_flowtable(&ft_stats(F1, &f1_stats()));
+        let (_, c) = s.rows().next().unwrap();
+        let want = Counters {
+            flows: 2,
+            hw_flows: 1,
+            packets: 1300 + 1290,
+            bytes: 1_710_000 + 67_400,
+            hw_packets: 1000,
+            hw_bytes: 1_500_000,
+            created: 5,
+            removed: 3,
+            removed_by: [1, 0, 0, 0, 0, 1],
+            buckets: 1024,
+            grown: 1,
+            shrunk: 1,
+            resize_failed: 1,
+        };
+        assert_eq!(c, want);
+        let total = Counters {
+            buckets: 0,
+            grown: 0,
+            shrunk: 0,
+            resize_failed: 0,
+            ..want
+        };
+        assert_eq!(s.total(), total);
     }
 
     #[test]
     fn prometheus() {
         let want = r#"# HELP rflow_flows Flows in the flowtable.
 # TYPE rflow_flows gauge
+rflow_flows{family="ip",table="raw",flowtable="empty"} 0
 rflow_flows{family="inet",table="filter",flowtable="f1"} 2
 rflow_flows{family="ip6",table="nat6",flowtable="ft"} 1
 # HELP rflow_hw_flows Flows of the flowtable offloaded to hardware.
 # TYPE rflow_hw_flows gauge
+rflow_hw_flows{family="ip",table="raw",flowtable="empty"} 0
 rflow_hw_flows{family="inet",table="filter",flowtable="f1"} 1
 rflow_hw_flows{family="ip6",table="nat6",flowtable="ft"} 0
-# HELP rflow_packets_total Packets forwarded by the flows now in the flowtable, by path.
+# HELP rflow_packets_total Packets forwarded by the flowtable's flows since the flowtable was created, by path.
 # TYPE rflow_packets_total counter
-rflow_packets_total{family="inet",table="filter",flowtable="f1",path="software"} 2400
-rflow_packets_total{family="inet",table="filter",flowtable="f1",path="hardware"} 0
+rflow_packets_total{family="ip",table="raw",flowtable="empty",path="software"} 0
+rflow_packets_total{family="ip",table="raw",flowtable="empty",path="hardware"} 0
+rflow_packets_total{family="inet",table="filter",flowtable="f1",path="software"} 2590
+rflow_packets_total{family="inet",table="filter",flowtable="f1",path="hardware"} 1000
 rflow_packets_total{family="ip6",table="nat6",flowtable="ft",path="software"} 19
 rflow_packets_total{family="ip6",table="nat6",flowtable="ft",path="hardware"} 5
-# HELP rflow_bytes_total Bytes forwarded by the flows now in the flowtable, by path.
+# HELP rflow_bytes_total Bytes forwarded by the flowtable's flows since the flowtable was created, by path.
 # TYPE rflow_bytes_total counter
-rflow_bytes_total{family="inet",table="filter",flowtable="f1",path="software"} 1622400
-rflow_bytes_total{family="inet",table="filter",flowtable="f1",path="hardware"} 0
+rflow_bytes_total{family="ip",table="raw",flowtable="empty",path="software"} 0
+rflow_bytes_total{family="ip",table="raw",flowtable="empty",path="hardware"} 0
+rflow_bytes_total{family="inet",table="filter",flowtable="f1",path="software"} 1777400
+rflow_bytes_total{family="inet",table="filter",flowtable="f1",path="hardware"} 1500000
 rflow_bytes_total{family="ip6",table="nat6",flowtable="ft",path="software"} 1900
 rflow_bytes_total{family="ip6",table="nat6",flowtable="ft",path="hardware"} 500
+# HELP rflow_flows_created_total Flows added to the flowtable since the flowtable was created.
+# TYPE rflow_flows_created_total counter
+rflow_flows_created_total{family="ip",table="raw",flowtable="empty"} 0
+rflow_flows_created_total{family="inet",table="filter",flowtable="f1"} 5
+rflow_flows_created_total{family="ip6",table="nat6",flowtable="ft"} 1
+# HELP rflow_flows_removed_total Flows removed from the flowtable since the flowtable was created, by reason.
+# TYPE rflow_flows_removed_total counter
+rflow_flows_removed_total{family="ip",table="raw",flowtable="empty",reason="expired"} 0
+rflow_flows_removed_total{family="ip",table="raw",flowtable="empty",reason="closed"} 0
+rflow_flows_removed_total{family="ip",table="raw",flowtable="empty",reason="route"} 0
+rflow_flows_removed_total{family="ip",table="raw",flowtable="empty",reason="device"} 0
+rflow_flows_removed_total{family="ip",table="raw",flowtable="empty",reason="user"} 0
+rflow_flows_removed_total{family="ip",table="raw",flowtable="empty",reason="flush"} 0
+rflow_flows_removed_total{family="ip",table="raw",flowtable="empty",reason="other"} 0
+rflow_flows_removed_total{family="inet",table="filter",flowtable="f1",reason="expired"} 1
+rflow_flows_removed_total{family="inet",table="filter",flowtable="f1",reason="closed"} 0
+rflow_flows_removed_total{family="inet",table="filter",flowtable="f1",reason="route"} 0
+rflow_flows_removed_total{family="inet",table="filter",flowtable="f1",reason="device"} 0
+rflow_flows_removed_total{family="inet",table="filter",flowtable="f1",reason="user"} 0
+rflow_flows_removed_total{family="inet",table="filter",flowtable="f1",reason="flush"} 1
+rflow_flows_removed_total{family="inet",table="filter",flowtable="f1",reason="other"} 1
+rflow_flows_removed_total{family="ip6",table="nat6",flowtable="ft",reason="expired"} 0
+rflow_flows_removed_total{family="ip6",table="nat6",flowtable="ft",reason="closed"} 0
+rflow_flows_removed_total{family="ip6",table="nat6",flowtable="ft",reason="route"} 0
+rflow_flows_removed_total{family="ip6",table="nat6",flowtable="ft",reason="device"} 0
+rflow_flows_removed_total{family="ip6",table="nat6",flowtable="ft",reason="user"} 0
+rflow_flows_removed_total{family="ip6",table="nat6",flowtable="ft",reason="flush"} 0
+rflow_flows_removed_total{family="ip6",table="nat6",flowtable="ft",reason="other"} 0
+# HELP rflow_table_buckets Buckets of the flowtable's flow hash table.
+# TYPE rflow_table_buckets gauge
+rflow_table_buckets{family="ip",table="raw",flowtable="empty"} 64
+rflow_table_buckets{family="inet",table="filter",flowtable="f1"} 1024
+rflow_table_buckets{family="ip6",table="nat6",flowtable="ft"} 256
 "#;
         assert_eq!(sample_stats().prometheus(), want);
         assert_eq!(prom_escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-        // No flows: the metadata alone.
+        let mut odd = Stats::default();
+        odd.add_flowtable(&ft_stats(
+            (uapi::NFPROTO_INET, "a\"b", "c\\d\ne"),
+            &f1_stats(),
+        ));
+        assert!(odd.prometheus().contains(
+            "rflow_flows{family=\"inet\",table=\"a\\\"b\",flowtable=\"c\\\\d\\ne\"} 2\n"
+        ));
+        // "other" is never negative, whatever the kernel says.
+        let mut bad = f1_stats();
+        bad.removed = 1;
+        let mut s = Stats::default();
+        s.add_flowtable(&ft_stats(F1, &bad));
+        assert!(s.prometheus().contains(",reason=\"other\"} 0\n"));
+        // No flowtable: the metadata alone.
         let empty = Stats::default().prometheus();
-        assert_eq!(empty.lines().count(), 8);
+        assert_eq!(empty.lines().count(), 14);
         assert!(empty.lines().all(|l| l.starts_with('#')));
     }
 }

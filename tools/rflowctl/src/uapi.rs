@@ -61,16 +61,77 @@ mod tests {
         assert_eq!(RFLOW_UFID_LEN, 16);
         assert_eq!(RFLOW_A_UFID, 2);
         assert_eq!(RFLOW_A_COUNT, 14);
-        assert_eq!(RFLOW_A_MAX, 14);
+        assert_eq!(RFLOW_A_STATS, 15);
+        assert_eq!(RFLOW_A_HW_STATS, 16);
         assert_eq!(RFLOW_CMD_HW, 5);
-        assert_eq!(RFLOW_CMD_MAX, RFLOW_CMD_HW);
-        assert_eq!(RFLOW_T_PAD, 1);
-        assert_eq!(RFLOW_T_HW_BYTES, 16);
+        assert_eq!(RFLOW_T_L3PROTO, 1);
+        assert_eq!(RFLOW_T_MTU, 11);
         assert_eq!(RFLOW_ENCAP_A_ID, 2);
         assert_eq!(RFLOW_UFID_F_TERSE, 3);
         assert_eq!(RFLOW_F_TEARDOWN, 1 << 3);
         assert_eq!(RFLOW_HW_DEAD, 4);
         assert_eq!(RFLOW_REASON_FLUSH, 6);
+        assert_eq!(RflowStats::SIZE, 32);
+        assert_eq!(RFLOW_CMD_STATS, 6);
+        assert_eq!(RFLOW_A_FT_STATS, 17);
+        let (stats, hw_stats, hw_flows): (u16, u16, u16) = (
+            RFLOW_FTS_A_STATS,
+            RFLOW_FTS_A_HW_STATS,
+            RFLOW_FTS_A_HW_FLOWS,
+        );
+        assert_eq!((stats, hw_stats, hw_flows), (11, 12, 13));
+        let (pad, resize_failed): (u16, u16) = (RFLOW_FTS_A_PAD, RFLOW_FTS_A_RESIZE_FAILED);
+        assert_eq!((pad, resize_failed), (1, 17));
+    }
+
+    /// `X_MAX = __X_MAX - 1` is the last member before `__X_MAX`, whatever the header adds.
+    #[test]
+    fn max_members() {
+        let tables = [
+            ENUM_RFLOW_CMD,
+            ENUM_RFLOW_ATTR,
+            ENUM_RFLOW_FT_ATTR,
+            ENUM_RFLOW_TUPLE_ATTR,
+            ENUM_RFLOW_ENCAP_ATTR,
+            ENUM_RFLOW_FT_STATS_ATTR,
+        ];
+        for table in tables {
+            let sentinel = table.iter().position(|(n, _)| n.starts_with("__")).unwrap();
+            let (last, max) = (table[sentinel - 1], table[sentinel + 1]);
+            assert_eq!(max.0, &table[sentinel].0[2..]);
+            assert_eq!(max.1, last.1, "{} is not {}", max.0, last.0);
+        }
+    }
+
+    #[test]
+    fn stats_struct_bytes() {
+        let s = RflowStats {
+            orig_packets: 1,
+            orig_bytes: 0x0102_0304_0506_0708,
+            reply_packets: u64::MAX,
+            reply_bytes: 1 << 40,
+        };
+        let b = s.to_ne_bytes();
+        assert_eq!(b.len(), RflowStats::SIZE);
+        // The members at their C offsets, in host byte order.
+        assert_eq!(b[0..8], 1u64.to_ne_bytes());
+        assert_eq!(b[8..16], 0x0102_0304_0506_0708u64.to_ne_bytes());
+        assert_eq!(b[16..24], [0xff; 8]);
+        assert_eq!(b[24..32], (1u64 << 40).to_ne_bytes());
+        assert_eq!(RflowStats::from_ne_bytes(&b), Some(s));
+        // Unaligned, as in an attribute: the bytes are copied out.
+        let shifted = [&[0u8][..], &b].concat();
+        assert_eq!(RflowStats::from_ne_bytes(&shifted[1..]), Some(s));
+        assert_eq!(RflowStats::from_ne_bytes(&b[..31]), None);
+        assert_eq!(
+            RflowStats::from_ne_bytes(&[b.as_slice(), &[0]].concat()),
+            None
+        );
+        assert_eq!(RflowStats::from_ne_bytes(&[]), None);
+        assert_eq!(
+            RflowStats::from_ne_bytes(&RflowStats::default().to_ne_bytes()),
+            Some(RflowStats::default())
+        );
     }
 
     #[test]
