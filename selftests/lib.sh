@@ -77,6 +77,7 @@ tap_check() {
 		return 0
 	fi
 	: >"$__fail_flag"
+	local start=$SECONDS
 	out=$("$@" 2>&1)
 	rc=$?
 	if [ "$rc" -eq 0 ] && [ ! -s "$__fail_flag" ]; then
@@ -85,6 +86,8 @@ tap_check() {
 	else
 		tap_fail "$name" "$(printf '%s' "$out" | tail -n 20)"
 	fi
+	# What each check costs, for CI's time budget.
+	echo "# ($((SECONDS - start)) s)"
 	return 0
 }
 

@@ -3,7 +3,10 @@
 """Raw generic netlink requests to rflow's family, for what rflowctl never sends.
 
     rflow_genl.py bad-input <ufid of a live flow>   hostile requests, one per line of output
-    rflow_genl.py eperm                              GET, dump, DEL, FLUSH without CAP_NET_ADMIN
+    rflow_genl.py eperm                              GET, dump, DEL, FLUSH, STATS without
+                                                     CAP_NET_ADMIN
+    rflow_genl.py del-ufids <pace>                   DEL of each UFID (hex) read from stdin,
+                                                     one every <pace> s: "deleted D gone G bad B"
     rflow_genl.py fuzz <count> <seed> [ufid ...]     random and mutated requests
     rflow_genl.py dump-ufids [terse]                 one dump: "UFID" per line (hex), then
                                                      "# messages M interrupted I"
@@ -20,6 +23,7 @@ import random
 import socket
 import struct
 import sys
+import time
 
 NETLINK_GENERIC = 16
 NETLINK_CAP_ACK = 10
@@ -270,6 +274,26 @@ def dump_ufids(terse):
     return 0
 
 
+def del_ufids(pace):
+    """DELs of the UFIDs read from stdin (hex), one every `pace` seconds: each is torn down
+    (reply with reason user) or already gone (ENOENT with a message); anything else fails."""
+    nl = Genl()
+    ok = gone = bad = 0
+    for line in sys.stdin:
+        ufid = bytes.fromhex(line.strip())
+        err, text, msgs, _ = nl.request(CMD_DEL, ufid_attr(ufid))
+        if err == 0 and len(msgs) == 1:
+            ok += 1
+        elif err == errno.ENOENT and text:
+            gone += 1
+        else:
+            bad += 1
+            print(f"FAIL DEL {ufid.hex()}: errno {err} '{text}', {len(msgs)} messages")
+        time.sleep(pace)
+    print(f"deleted {ok} gone {gone} bad {bad}")
+    return 1 if bad else 0
+
+
 def fuzz(count, seed, ufids):
     rnd = random.Random(seed)
     nl = Genl()
@@ -343,6 +367,8 @@ def main():
         return eperm()
     if what == "dump-ufids":
         return dump_ufids(len(sys.argv) > 2 and sys.argv[2] == "terse")
+    if what == "del-ufids":
+        return del_ufids(float(sys.argv[2]))
     if what == "fuzz":
         return fuzz(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:])
     sys.exit(__doc__)

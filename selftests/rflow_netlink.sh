@@ -33,7 +33,7 @@ RFLOWCTL=${RFLOWCTL:-$RFLOW_ROOT/tools/rflowctl/target/release/rflowctl}
 FUZZ_REQUESTS=${FUZZ_REQUESTS:-100000}
 CHURN_FLOWS=${CHURN_FLOWS:-4096}
 
-tap_header 14
+tap_header 15
 load_impl || { tap_fail "load $RFLOW_IMPL"; tap_done; }
 
 ctl() { "$RFLOWCTL" -n "$nsr" "$@"; }
@@ -244,7 +244,8 @@ check_events() {
 	u=$(ufid_of 'sport=41020')
 	ctl del "$u" >/dev/null || fail "del failed"
 	ping_flow 10.0.2.99 7000 41021 5 0.02 >/dev/null || fail "echoes lost"
-	# The second flow expires (2 s).
+	# The second flow expires (2 s, then the GC's next pass), the third is flushed.
+	sleep 4
 	ping_flow 10.0.2.99 7000 41022 5 0.02 >/dev/null || fail "echoes lost"
 	ctl flush >/dev/null
 	wait "$watcher" || fail "watch did not see 6 events: $(cat "$work/events" "$work/events.err")"
@@ -261,10 +262,11 @@ check_events() {
 	assert seq[0][:2] == ("new", 41020), seq
 	assert ev[0]["ufid"] == deleted and ev[1]["ufid"] == deleted, "UFIDs differ"
 	assert seq[1] == ("destroy", 41020, "user"), seq
-	rest = sorted(seq[2:])
-	assert [s[:2] for s in rest if s[0] == "new"] == [("new", 41021), ("new", 41022)], rest
+	assert seq[2:4] == [("new", 41021, None), ("destroy", 41021, "expired")], seq
+	rest = sorted(seq[4:])
+	assert [s[:2] for s in rest if s[0] == "new"] == [("new", 41022)], rest
 	reasons = {s[1]: s[2] for s in rest if s[0] == "destroy"}
-	assert reasons.get(41021) in ("expired", "flush") and reasons.get(41022) in ("expired", "flush"), reasons
+	assert reasons == {41022: "flush"}, reasons
 	EOF
 }
 
@@ -388,6 +390,56 @@ check_tool_options() {
 	grep -q '^# TYPE rflow_packets_total counter' <<<"$out" || fail "prometheus: no packet counter"
 }
 
+# The topology as rflow_scale.sh has it for pktgen's flows: no NAT (pktgen's sources are not
+# routed back), and N flows through it (pass 1 makes the conntrack entries, pass 2 the flows).
+pktgen_topology() {
+	cleanup_topology
+	setup_topology && load_ruleset || return 1
+	many_flows_prepare "$1" || return 1
+}
+
+# DELs racing with expiry: flows that expire 3 s after they were made, DELs of all of them
+# paced over 4 s. Each DEL tears its flow down or finds it gone (ENOENT with a message), each
+# flow is destroyed once, with reason user (as many as DELs succeeded) or expired.
+check_del_vs_expiry() {
+	pktgen_topology 256 || return 1
+	ip netns exec "$nsr" sysctl -q net.netfilter.nf_flowtable_udp_timeout=3
+	many_flows_send "$MANY_FLOWS" >/dev/null
+	"$RFLOWCTL" -n "$nsr" -j watch --port 9 --timeout 30 >"$work/events" 2>"$work/events.err" &
+	local watcher=$!
+	sleep 1
+	many_flows_send "$MANY_FLOWS" >/dev/null
+	ip netns exec "$nsr" python3 "$SELFTESTS/rflow_genl.py" dump-ufids | grep -v '^#' >"$work/ufids"
+	local n out
+	n=$(wc -l <"$work/ufids")
+	echo "$n flows"
+	[ "$n" -ge $((MANY_FLOWS * 9 / 10)) ] || fail "only $n flows offloaded"
+	out=$(ip netns exec "$nsr" python3 "$SELFTESTS/rflow_genl.py" del-ufids $(awk "BEGIN { print 4 / $n }") <"$work/ufids") ||
+		fail "a DEL got neither its flow nor ENOENT with a message: $out"
+	echo "$out"
+	wait_for 10 sh -c "[ \$($RFLOWCTL -n $nsr count) = 0 ]" || fail "flows left"
+	sleep 1
+	kill "$watcher" 2>/dev/null
+	wait "$watcher" 2>/dev/null
+	python3 - "$work/events" "$work/ufids" "$out" <<-'EOF' || fail "the events do not match the DELs and the expiry"
+	import collections, json, re, sys
+	ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+	ufids = {l.strip() for l in open(sys.argv[2]) if l.strip()}
+	deleted = int(re.search(r"deleted (\d+)", sys.argv[3]).group(1))
+	destroys = collections.Counter()
+	reasons = collections.Counter()
+	for e in ev:
+	    u = e["ufid"].removeprefix("ufid:").replace("-", "")
+	    if e["event"] == "destroy" and u in ufids:
+	        destroys[u] += 1
+	        reasons[e["reason"]] += 1
+	print(f"destroy events: {dict(reasons)}; {deleted} DELs tore their flow down")
+	assert all(destroys[u] == 1 for u in ufids), [u for u in ufids if destroys[u] != 1][:5]
+	assert set(reasons) <= {"user", "expired"}, reasons
+	assert reasons["user"] == deleted, (reasons, deleted)
+	EOF
+}
+
 # The packets of flowtable $1 in `rflowctl -j stats`: since it was created, removed flows
 # included.
 ft_packets() {
@@ -440,15 +492,22 @@ check_stats() {
 # with a DEL), and GETs of stable flows run beside them; dumps in a loop must list every pktgen
 # flow exactly once (unless marked interrupted), and every GET of a stable flow must find it.
 check_dump_churn() {
-	# As rflow_scale.sh fills its table: no NAT, pass 1 makes the conntrack entries, pass 2
-	# the flows.
-	cleanup_topology
-	setup_topology && load_ruleset || return 1
+	pktgen_topology "$CHURN_FLOWS" || return 1
 	# Long enough for the stable flows to outlive the dumps.
 	ip netns exec "$nsr" sysctl -q net.netfilter.nf_flowtable_udp_timeout=600
-	many_flows_prepare "$CHURN_FLOWS" || return 1
 	many_flows_send "$MANY_FLOWS" >/dev/null
+	# A listener that stops reading while the flows come learns that it lost events.
+	"$RFLOWCTL" -n "$nsr" watch >/dev/null 2>"$work/watch.err" &
+	local watcher=$!
+	sleep 0.5
+	kill -STOP "$watcher"
 	many_flows_send "$MANY_FLOWS" >/dev/null
+	kill -CONT "$watcher"
+	sleep 1
+	kill "$watcher" 2>/dev/null
+	wait "$watcher" 2>/dev/null
+	echo "a stopped listener, after $MANY_FLOWS new flows: $(sort -u "$work/watch.err" | tr '\n' ' ')"
+	grep -q 'events lost (ENOBUFS)' "$work/watch.err" || fail "an overrun listener was not told it lost events"
 	local stable
 	# The stable flows' UFIDs (hex, no dashes), from a full dump (the terse dumps below build
 	# their messages another way) before anything else runs, and as many as the table holds
@@ -532,6 +591,7 @@ tap_check "another namespace sees, deletes and flushes none of the router's flow
 tap_check "hostile requests: an errno and an extack message each, nothing changes" check_bad_input
 tap_check "without CAP_NET_ADMIN: EPERM with a message for every command and the events" check_eperm
 tap_check "rflowctl's filters (flowtable, proto, addr, port, dev, state), get --terse, -j -p, stats, Prometheus" check_tool_options
+tap_check "DELs racing with expiry: each flow destroyed once, by the DEL or by its timeout" check_del_vs_expiry
 tap_check "stats: flows created and removed by reason, removed flows' packets kept, empty flowtables" check_stats
 tap_check "dumps during churn: every stable flow exactly once ($CHURN_FLOWS flows)" check_dump_churn
 tap_check "netlink fuzzer: $FUZZ_REQUESTS random and mutated requests" check_fuzz
