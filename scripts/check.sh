@@ -256,11 +256,12 @@ VM_MEMORY=${CI_DEBUG_MEMORY:-4G} vm_run "vm debug" --debug -- "${COMMON[@]}" \
 	KDIR="$KDIR_DEBUG" RFLOW_KO="$KO_DEBUG" TIME_SCALE=4 SIZE=200000 \
 	FLOWS="${CI_DEBUG_FLOWS:-10000}" CYCLES="${CI_DEBUG_CYCLES:-1}" \
 	FRAMES="${CI_DEBUG_FRAMES:-10000}" FAULT_TUPLES=1000 TEST_TIMEOUT=1800 \
-	FUZZ_REQUESTS="${CI_DEBUG_FUZZ:-10000}" CHURN_FLOWS=1024 \
+	FUZZ_REQUESTS="${CI_DEBUG_FUZZ:-5000}" CHURN_FLOWS=1024 DUMP_ROUNDS=2 BIND_LOOP_SECONDS=10 YNL_CHECK=0 \
 	"CASES_rflow_forward=tcp ipv4|udp ipv6|rflow is" \
 	"CASES_rflow_lifecycle=rflow is|module unloads" \
 	"CASES_rflow_removal=rflow is|vlan .* idle|pppoe .* bridge .* idle|no flow" \
 	"CASES_rflow_hw_offload=binds each|bypasses|deleting the flowtable|failed DESTROYs|slow driver|indirect driver|random bind|best-effort|unloads|still the flowtable" \
+	"CASES_rflow_netlink=^(list|per-direction|del|DELs|flush|watch|another|hostile|without|stats|dumps|netlink fuzzer|rflow is)" \
 	rflow_forward.sh rflow_lifecycle.sh rflow_removal.sh rflow_faults.sh rflow_reload.sh \
 	rflow_scale.sh rflow_hostile.sh rflow_hw_offload.sh rflow_netlink.sh
 

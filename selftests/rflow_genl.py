@@ -5,6 +5,8 @@
     rflow_genl.py bad-input <ufid of a live flow>   hostile requests, one per line of output
     rflow_genl.py eperm                              GET, dump, DEL, FLUSH, STATS without
                                                      CAP_NET_ADMIN
+    rflow_genl.py dump-intr <command>                a terse dump running <command> after its
+                                                     first message: "messages M interrupted I"
     rflow_genl.py del-ufids <pace>                   DEL of each UFID (hex) read from stdin,
                                                      one every <pace> s: "deleted D gone G bad B"
     rflow_genl.py fuzz <count> <seed> [ufid ...]     random and mutated requests
@@ -22,6 +24,7 @@ import os
 import random
 import socket
 import struct
+import subprocess
 import sys
 import time
 
@@ -95,14 +98,19 @@ class Genl:
                 if kind == NLMSG_ERROR or (dump and kind == NLMSG_DONE):
                     return
 
-    def request(self, cmd, payload, flags=NLM_F_REQUEST | NLM_F_ACK, family=None):
-        """Returns (errno, extack message, [genl payloads], interrupted)."""
+    def request(self, cmd, payload, flags=NLM_F_REQUEST | NLM_F_ACK, family=None,
+                between=None):
+        """Returns (errno, extack message, [genl payloads], interrupted). A dump calls
+        `between` once, after its first message and before it reads the next part."""
         dump = flags & NLM_F_DUMP == NLM_F_DUMP
         if not dump:
             flags |= NLM_F_ACK
         seq = self.send(self.family if family is None else family, flags, cmd, payload)
         msgs, err, text, intr = [], 0, "", False
         for kind, mflags, payload in self.replies(seq, dump):
+            if between and msgs:
+                between()
+                between = None
             if kind == NLMSG_ERROR:
                 err = -struct.unpack_from("=i", payload)[0]
                 if mflags & NLM_F_ACK_TLVS:
@@ -274,6 +282,20 @@ def dump_ufids(terse):
     return 0
 
 
+def dump_intr(command):
+    """A terse dump that runs `command` (a shell command) after its first message."""
+    nl = Genl()
+    payload = attr(A_UFID_FLAGS, struct.pack("=I", 3))
+    err, text, msgs, intr = nl.request(CMD_GET, payload, NLM_F_REQUEST | NLM_F_DUMP,
+                                       between=lambda: subprocess.run(command, shell=True,
+                                                                      check=True))
+    if err:
+        print(f"dump failed: errno {err} {text}", file=sys.stderr)
+        return 1
+    print(f"messages {len(msgs)} interrupted {int(intr)}")
+    return 0
+
+
 def del_ufids(pace):
     """DELs of the UFIDs read from stdin (hex), one every `pace` seconds: each is torn down
     (reply with reason user) or already gone (ENOENT with a message); anything else fails."""
@@ -367,6 +389,8 @@ def main():
         return eperm()
     if what == "dump-ufids":
         return dump_ufids(len(sys.argv) > 2 and sys.argv[2] == "terse")
+    if what == "dump-intr":
+        return dump_intr(sys.argv[2])
     if what == "del-ufids":
         return del_ufids(float(sys.argv[2]))
     if what == "fuzz":

@@ -754,8 +754,8 @@ for impl in $IMPLS; do
 	fi
 	tap_check "$label: a slow driver (1.5 s REPLACEs): software meanwhile, then hardware" check_replace_delay
 	tap_check "$label: an indirect driver (flow_indr_dev_register): flows in hardware; its unload destroys them first" check_indirect
-	loop=30
-	[ "$impl" = c ] && loop=10
+	loop=${BIND_LOOP_SECONDS:-30}
+	[ "$impl" = c ] && loop=${BIND_LOOP_SECONDS:-10}
 	tap_check "$label: ${loop} s of offload rulesets with random bind failures: clean loads and failures" check_bind_loop $loop
 	if [ "$impl" = rflow ]; then
 		tap_check "$label: rflowctl: [HW_OFFLOAD], hardware counters, the UFID as the rules' cookie, HW events in order" check_rflowctl_hw
