@@ -507,8 +507,9 @@ check_stats() {
 # flow exactly once (unless marked interrupted), and every GET of a stable flow must find it.
 check_dump_churn() {
 	pktgen_topology "$CHURN_FLOWS" || return 1
-	# Long enough for the stable flows to outlive the dumps.
-	ip netns exec "$nsr" sysctl -q net.netfilter.nf_flowtable_udp_timeout=600
+	# Long enough for the stable flows to outlive the dumps: a run at 1M flows takes over
+	# 600 s, and then the "stable" flows expired under it.
+	ip netns exec "$nsr" sysctl -q net.netfilter.nf_flowtable_udp_timeout=7200
 	many_flows_send "$MANY_FLOWS" >/dev/null
 	# A listener that stops reading while the flows come learns that it lost events.
 	"$RFLOWCTL" -n "$nsr" watch >/dev/null 2>"$work/watch.err" &
