@@ -256,7 +256,7 @@ VM_MEMORY=${CI_DEBUG_MEMORY:-4G} vm_run "vm debug" --debug -- "${COMMON[@]}" \
 	KDIR="$KDIR_DEBUG" RFLOW_KO="$KO_DEBUG" TIME_SCALE=4 SIZE=200000 \
 	FLOWS="${CI_DEBUG_FLOWS:-10000}" CYCLES="${CI_DEBUG_CYCLES:-1}" \
 	FRAMES="${CI_DEBUG_FRAMES:-10000}" FAULT_TUPLES=1000 TEST_TIMEOUT=1800 \
-	FUZZ_REQUESTS="${CI_DEBUG_FUZZ:-5000}" CHURN_FLOWS=1024 DUMP_ROUNDS=2 BIND_LOOP_SECONDS=10 YNL_CHECK=0 \
+	FUZZ_REQUESTS="${CI_DEBUG_FUZZ:-5000}" CHURN_FLOWS=1024 DUMP_ROUNDS=2 YNL_CHECK=0 \
 	"CASES_rflow_forward=tcp ipv4|udp ipv6|rflow is" \
 	"CASES_rflow_lifecycle=rflow is|module unloads" \
 	"CASES_rflow_removal=rflow is|vlan .* idle|pppoe .* bridge .* idle|no flow" \
