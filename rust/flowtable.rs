@@ -148,8 +148,10 @@ const SIZING: Sizing = Sizing {
 
 /// rflow's state for one nft flowtable.
 ///
-/// Lock order: `gc` serialises GC passes (the worker, the netdevice notifier, shutdown); the
-/// index's own locks nest inside it.
+/// Lock order: `gc` serialises GC passes (the worker, the netdevice notifier, shutdown) and
+/// the reads of [`FlowTable::forwarded`] (`RFLOW_CMD_STATS`); the notifier and STATS take it
+/// inside the registry's lock, nothing takes that lock inside it. The index's own locks nest
+/// inside `gc`.
 #[pin_data]
 pub(crate) struct FlowTable {
     #[pin]
@@ -415,11 +417,13 @@ impl FlowTable {
         let mut hw_flows = 0;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         self.index.for_each(|flow| {
+            // Wrapping, as the counters themselves are: the hardware's come from drivers, and a
+            // sum that overflowed must not panic with the registry and GC locks held.
             for (slot, d) in flow.dirs().into_iter().enumerate() {
-                sw[slot].0 += load(&d.packets);
-                sw[slot].1 += load(&d.bytes);
-                hw[slot].0 += load(&d.hw_packets);
-                hw[slot].1 += load(&d.hw_bytes);
+                sw[slot].0 = sw[slot].0.wrapping_add(load(&d.packets));
+                sw[slot].1 = sw[slot].1.wrapping_add(load(&d.bytes));
+                hw[slot].0 = hw[slot].0.wrapping_add(load(&d.hw_packets));
+                hw[slot].1 = hw[slot].1.wrapping_add(load(&d.hw_bytes));
             }
             if flow.state().hw() == HwState::Offloaded {
                 hw_flows += 1;
@@ -439,7 +443,7 @@ impl FlowTable {
         Stats {
             flows: self.index.objects() as u64,
             created: self.created.load(Ordering::Relaxed),
-            removed: by_reason.iter().sum(),
+            removed: by_reason.iter().fold(0, |a: u64, &n| a.wrapping_add(n)),
             removed_by_reason: by_reason,
             removed_sw,
             buckets: self.index.buckets(rcu) as u64,

@@ -45,9 +45,9 @@ pub(crate) enum Event {
 /// The family's answers.
 pub(crate) struct Netlink;
 
-/// The statistics of `flow`: what a terse message holds, and every message starts with.
-fn counters(flow: &Indexed<Flow>) -> Counters {
-    let expires = flow.expires_in();
+/// The statistics of `flow`, `expires` jiffies from expiry: what a terse message holds, and
+/// every message starts with.
+fn counters(flow: &Indexed<Flow>, expires: i32) -> Counters {
     // The expiry moves forward by the timeout on each refresh: what is missing of the
     // timeout is how long ago the last one was.
     let idle = (flow.offload_timeout() as i64 - i64::from(expires)).clamp(0, u32::MAX.into());
@@ -70,7 +70,9 @@ fn counters(flow: &Indexed<Flow>) -> Counters {
 /// Describes `flow` of flowtable `nf` in full; `hw` overrides the hardware state (events sent
 /// just before the state changes).
 fn describe<'a>(nf: &'a NfFlowtable, flow: &'a Indexed<Flow>, hw: Option<HwState>) -> FlowMsg<'a> {
-    let mut msg = FlowMsg::new(counters(flow), nf.names(), flow.ct());
+    // One reading for both: the idle time and the expiry add up to the timeout.
+    let expires = flow.expires_in();
+    let mut msg = FlowMsg::new(counters(flow, expires), nf.names(), flow.ct());
     let mut v = msg.values();
     for (slot, d) in flow.dirs().iter().enumerate() {
         let t = &d.tuple;
@@ -122,12 +124,7 @@ fn describe<'a>(nf: &'a NfFlowtable, flow: &'a Indexed<Flow>, hw: Option<HwState
         HwState::DelPending => bindings::RFLOW_HW_DYING,
         HwState::Dead => bindings::RFLOW_HW_DEAD,
     };
-    v.set_state(
-        flags,
-        hw_state as u8,
-        state.reason() as u8,
-        flow.expires_in(),
-    );
+    v.set_state(flags, hw_state as u8, state.reason() as u8, expires);
     msg
 }
 
@@ -136,7 +133,7 @@ fn put(out: &mut Reply<'_>, nf: &NfFlowtable, flow: &Indexed<Flow>) -> Result {
     if out.terse() {
         // A terse dump of a million flows is the reason terse exists: nothing it leaves out
         // is looked at.
-        out.put_terse(&counters(flow))
+        out.put_terse(&counters(flow, flow.expires_in()))
     } else {
         out.put(&describe(nf, flow, None))
     }
@@ -170,6 +167,7 @@ fn find<'a>(
 
 // The removal counters are indexed by the reason's value, which the uAPI shares.
 const _: () = {
+    assert!(Reason::None as u32 == bindings::RFLOW_REASON_NONE);
     assert!(Reason::Expired as u32 == bindings::RFLOW_REASON_EXPIRED);
     assert!(Reason::Closed as u32 == bindings::RFLOW_REASON_CLOSED);
     assert!(Reason::Route as u32 == bindings::RFLOW_REASON_ROUTE);
