@@ -149,9 +149,9 @@ const SIZING: Sizing = Sizing {
 /// rflow's state for one nft flowtable.
 ///
 /// Lock order: `gc` serialises GC passes (the worker, the netdevice notifier, shutdown) and
-/// the reads of [`FlowTable::forwarded`] (`RFLOW_CMD_STATS`); the notifier and STATS take it
-/// inside the registry's lock, nothing takes that lock inside it. The index's own locks nest
-/// inside `gc`.
+/// the reads of [`FlowTable::forwarded`] (`RFLOW_CMD_STATS`); the notifier takes it inside the
+/// registry's lock, STATS with the flowtable pinned and the registry unlocked, and nothing takes
+/// the registry's lock inside it. The index's own locks nest inside `gc`.
 #[pin_data]
 pub(crate) struct FlowTable {
     #[pin]

@@ -333,13 +333,14 @@ impl genl::Handlers for Netlink {
         let tables = state.tables();
         out.set_generation(tables.generation());
         let first = before.is_none();
-        let (mut matched, mut full) = (false, false);
-        // Locked, not under RCU: reading a flowtable's totals takes its GC's lock (the order
-        // the netdevice notifier also takes them in), and the registry's lock keeps the
-        // flowtable alive meanwhile. The list is in decreasing id order.
-        tables.for_each_locked(|m| {
-            if full || before.is_some_and(|b| m.id >= b) || !ft.matches(m.nf.names()) {
-                return;
+        let mut matched = false;
+        // Pinned, not under RCU: reading a flowtable's totals takes its GC's lock and walks its
+        // flows, which may sleep; the registry stays unlocked meanwhile, so RTNL's netdevice
+        // notifier does not wait for a walk of a million flows. The list is in decreasing id
+        // order.
+        tables.for_each_pinned(*before, |m| {
+            if !ft.matches(m.nf.names()) {
+                return true;
             }
             matched = true;
             let rcu = rcu::read_lock();
@@ -363,10 +364,10 @@ impl genl::Handlers for Netlink {
                 .is_err()
             {
                 // Full: this flowtable starts the next part.
-                full = true;
-                return;
+                return false;
             }
             *before = Some(m.id);
+            true
         });
         // A filter that names no flowtable is an error, not an empty dump (checked on the first
         // part only: flowtables may go away between parts).

@@ -12,6 +12,9 @@
     rflow_genl.py fuzz <count> <seed> [ufid ...]     random and mutated requests
     rflow_genl.py dump-ufids [terse]                 one dump: "UFID" per line (hex), then
                                                      "# messages M interrupted I"
+    rflow_genl.py stats-loop <stop file>             STATS dumps back to back until the file
+                                                     exists: "D STATS dumps, L listing
+                                                     flowtables"
 
 Every request asks for extended acks. bad-input prints "ok <case>: errno <n> <message>" for a
 request refused with the expected errno and a non-empty extack message, "FAIL <case>: ..."
@@ -316,6 +319,21 @@ def del_ufids(pace):
     return 1 if bad else 0
 
 
+def stats_loop(stop_file):
+    """STATS dumps back to back until `stop_file` exists; any error fails."""
+    nl = Genl()
+    dumps = listed = 0
+    while not os.path.exists(stop_file):
+        err, text, msgs, _ = nl.request(CMD_STATS, b"", NLM_F_REQUEST | NLM_F_DUMP)
+        if err:
+            print(f"FAIL STATS dump {dumps + 1}: errno {err} '{text}'")
+            return 1
+        dumps += 1
+        listed += bool(msgs)
+    print(f"{dumps} STATS dumps, {listed} listing flowtables")
+    return 0 if listed else 1
+
+
 def fuzz(count, seed, ufids):
     rnd = random.Random(seed)
     nl = Genl()
@@ -393,6 +411,8 @@ def main():
         return dump_intr(sys.argv[2])
     if what == "del-ufids":
         return del_ufids(float(sys.argv[2]))
+    if what == "stats-loop":
+        return stats_loop(sys.argv[2])
     if what == "fuzz":
         return fuzz(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:])
     sys.exit(__doc__)

@@ -24,8 +24,14 @@ use core::{
     sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering},
 };
 use kernel::{
-    error::from_result, ffi::c_int, init::PinInit, new_mutex, prelude::*, sync::Mutex,
-    types::Opaque, ThisModule,
+    error::from_result,
+    ffi::c_int,
+    init::PinInit,
+    new_condvar, new_mutex,
+    prelude::*,
+    sync::{CondVar, Mutex},
+    types::Opaque,
+    ThisModule,
 };
 
 /// Which packets a flowtable type's hook looks at.
@@ -85,7 +91,9 @@ pub(crate) trait FlowtableOps: Sized + Send + Sync + 'static {
 /// # Invariants
 ///
 /// `nf` is the flowtable of this state, valid until after the state is dropped; `id` is unique
-/// in the namespace's registry; `next` links the registry's list.
+/// in the namespace's registry; `next` links the registry's list; `pins` counts the walks of
+/// [`Registry::for_each_pinned`] working on this state, and changes only under the registry's
+/// lock.
 #[pin_data]
 struct Registered<S: FlowtableOps> {
     #[pin]
@@ -93,6 +101,7 @@ struct Registered<S: FlowtableOps> {
     nf: NonNull<bindings::nf_flowtable>,
     id: AtomicU64,
     next: AtomicPtr<Registered<S>>,
+    pins: AtomicU32,
 }
 
 // SAFETY: `nf` is only used through `NfFlowtable`, whose methods are safe from any context; the
@@ -136,11 +145,15 @@ pub(crate) struct Member<'a, S> {
 /// # Invariants
 ///
 /// `head` starts a list of [`Registered`] states linked by `next`, in decreasing `id` order,
-/// changed only with `lock` held; a state is freed only a grace period after being unlinked.
+/// changed only with `lock` held; a state is freed only a grace period after being unlinked, and
+/// only once no walk pins it.
 #[pin_data]
 pub(crate) struct Registry<S: FlowtableOps> {
     #[pin]
     lock: Mutex<()>,
+    /// Signalled, under `lock`, when a state's last pin goes.
+    #[pin]
+    unpinned: CondVar,
     head: AtomicPtr<Registered<S>>,
     next_id: AtomicU64,
     /// Bumped when a flowtable comes or goes: a walk that sees it change may have missed one.
@@ -152,6 +165,7 @@ impl<S: FlowtableOps> Registry<S> {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             lock <- new_mutex!(()),
+            unpinned <- new_condvar!(),
             head: AtomicPtr::new(ptr::null_mut()),
             next_id: AtomicU64::new(1),
             generation: AtomicU32::new(1),
@@ -186,21 +200,25 @@ impl<S: FlowtableOps> Registry<S> {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// Unlists `r`, then waits until no walk pins it.
     fn remove(&self, r: &Registered<S>) {
-        let _guard = self.lock.lock();
+        let mut guard = self.lock.lock();
         let mut slot = &self.head;
         loop {
             let p = slot.load(Ordering::Relaxed);
             if p.is_null() {
-                return;
+                break;
             }
             if ptr::eq(p, r) {
                 slot.store(r.next.load(Ordering::Relaxed), Ordering::Release);
                 self.bump_generation();
-                return;
+                break;
             }
             // SAFETY: Under `lock`, listed states stay allocated (type invariant).
             slot = unsafe { &(*p).next };
+        }
+        while r.pins.load(Ordering::Relaxed) != 0 {
+            self.unpinned.wait(&mut guard);
         }
     }
 
@@ -213,6 +231,45 @@ impl<S: FlowtableOps> Registry<S> {
         while let Some(r) = unsafe { p.as_ref() } {
             f(r.member());
             p = r.next.load(Ordering::Relaxed);
+        }
+    }
+
+    /// Calls `f` on each flowtable older than `before` (all for `None`), newest first, until `f`
+    /// returns `false`. Unlike [`Registry::for_each_locked`], the registry is not locked while
+    /// `f` runs, so `f` may take long (walk a million flows) without holding up the netdevice
+    /// notifier (under RTNL) or flowtable creation: the flowtable being visited is pinned, and
+    /// its destruction waits until `f` returns. Flowtables created meanwhile are not visited.
+    pub(crate) fn for_each_pinned(
+        &self,
+        mut before: Option<u64>,
+        mut f: impl FnMut(Member<'_, S>) -> bool,
+    ) {
+        loop {
+            let guard = self.lock.lock();
+            let mut p = self.head.load(Ordering::Relaxed);
+            let r = loop {
+                // SAFETY: Under `lock`, listed states stay allocated (type invariant).
+                match unsafe { p.as_ref() } {
+                    None => return,
+                    Some(r) if before.map_or(true, |b| r.id.load(Ordering::Relaxed) < b) => {
+                        break r
+                    }
+                    Some(r) => p = r.next.load(Ordering::Relaxed),
+                }
+            };
+            r.pins.fetch_add(1, Ordering::Relaxed);
+            drop(guard);
+            // `r` stays allocated without the lock: `free_callback` drops a state only after
+            // `remove`, which waits for its pins to go.
+            let go_on = f(r.member());
+            before = Some(r.id.load(Ordering::Relaxed));
+            let _guard = self.lock.lock();
+            if r.pins.fetch_sub(1, Ordering::Relaxed) == 1 {
+                self.unpinned.notify_all();
+            }
+            if !go_on {
+                return;
+            }
         }
     }
 
@@ -356,6 +413,7 @@ unsafe extern "C" fn init_callback<S: FlowtableOps>(ft: *mut bindings::nf_flowta
                 nf: NonNull::from(nf).cast(),
                 id: AtomicU64::new(0),
                 next: AtomicPtr::new(ptr::null_mut()),
+                pins: AtomicU32::new(0),
             }? Error),
             GFP_KERNEL,
         )?;
