@@ -35,3 +35,4 @@
 #include "rflow_hw_rule.h"
 #include "rflow_shim.h"
 #include "rflow_sim.h"
+#include "rflow_xdp.h"

@@ -306,6 +306,23 @@ void rflow_nf_flowtable_init_block(struct nf_flowtable *ft)
 	init_rwsem(&ft->flow_block_lock);
 }
 
+/*
+ * Whether @ft hooks @dev at ingress. Its hooks are added and removed under the
+ * commit mutex, and freed a grace period after they are unlinked.
+ */
+bool rflow_nf_flowtable_hooks_dev(const struct nf_flowtable *ft, const struct net_device *dev)
+{
+	const struct nft_flowtable *nft = container_of(ft, struct nft_flowtable, data);
+	struct nft_hook *hook;
+
+	RCU_LOCKDEP_WARN(!rcu_read_lock_held(), "rflow_nf_flowtable_hooks_dev() outside RCU");
+	list_for_each_entry_rcu(hook, &nft->hook_list, list) {
+		if (hook->ops.dev == dev)
+			return true;
+	}
+	return false;
+}
+
 u8 rflow_nft_genmask_next(const struct net *net)
 {
 	return nft_genmask_next(net);

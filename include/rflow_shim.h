@@ -106,6 +106,7 @@ bool rflow_ct_has_helper(const struct nf_conn *ct);
 /* nf_tables. */
 struct nf_flowtable;
 void rflow_nf_flowtable_init_block(struct nf_flowtable *ft);
+bool rflow_nf_flowtable_hooks_dev(const struct nf_flowtable *ft, const struct net_device *dev);
 u8 rflow_nft_genmask_next(const struct net *net);
 bool rflow_nft_use_inc(u32 *use);
 void rflow_nft_use_dec(u32 *use);

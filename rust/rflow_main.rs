@@ -33,6 +33,7 @@ mod offload;
 mod path;
 mod procfs;
 mod sys;
+mod xdp;
 
 mod pure;
 
@@ -89,6 +90,8 @@ impl kernel::Module for Rflow {
         let types = inet::register(module)?;
         let expr = sys::nft::expr::ExprType::register(module)?;
         let genl = sys::genl::Family::register::<netlink::Netlink>()?;
+        // Last: the kfunc cannot be unregistered, so nothing after it may fail.
+        sys::xdp::register()?;
         pr_info!("flowtable types ip, ip6, inet and expression flow_offload registered\n");
         Ok(Rflow {
             _genl: genl,

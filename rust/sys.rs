@@ -28,6 +28,7 @@ pub(crate) mod skb;
 pub(crate) mod slab;
 pub(crate) mod time;
 pub(crate) mod work;
+pub(crate) mod xdp;
 
 /// Error codes the kernel crate of 6.12 does not name.
 pub(crate) mod errno {

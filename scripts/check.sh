@@ -151,6 +151,10 @@ RFLOWCTL_TARGET=$RFLOW_CACHE/rflowctl-target
 rflowctl=$?
 result $rflowctl "build: tools/rflowctl, clippy and rustfmt clean"
 RFLOWCTL_BIN=$RFLOWCTL_TARGET/release/rflowctl
+# The XDP programs that call bpf_xdp_flow_lookup() (rflow_xdp.sh), against this kernel's BTF.
+XDP_DIR=$("$RFLOW_ROOT/scripts/build-xdp.sh" "$KDIR")
+xdp=$?
+result $xdp "build: the XDP programs of rflow_xdp.sh (ours and the kernel tree's xdp_flowtable.c)"
 # `make install` staged as a distribution would have it: the kernel's modules first, then
 # rflow's installation on top, from the builds above (nothing is built again). The control VM
 # makes it the guest's module tree (selftests/rflow_install.sh).
@@ -211,12 +215,12 @@ for target in "packet:packet parser and rewrite" "sim_frame:simulated NIC engine
 	result "${PIPESTATUS[0]}" "fuzz: ${target#*:}, ${FUZZ_SECONDS:-30} s without a failure"
 done
 
-if [ "$build" -ne 0 ] || [ "$frames" -ne 0 ] || [ "$rflowctl" -ne 0 ]; then
-	result 1 "vm: selftests not run, the module, the frame generator or rflowctl did not build"
+if [ "$build" -ne 0 ] || [ "$frames" -ne 0 ] || [ "$rflowctl" -ne 0 ] || [ "$xdp" -ne 0 ]; then
+	result 1 "vm: selftests not run, the module, the frame generator, rflowctl or the XDP programs did not build"
 	kill "$debug_build" 2>/dev/null
 	summary
 fi
-COMMON=(KDIR="$KDIR" RFLOW_FRAMES="$FRAMES_BIN" RFLOWCTL="$RFLOWCTL_BIN")
+COMMON=(KDIR="$KDIR" RFLOW_FRAMES="$FRAMES_BIN" RFLOWCTL="$RFLOWCTL_BIN" RFLOW_XDP="$XDP_DIR")
 
 # What runs where (see Documentation/testing.md). A cold run on a 2-core machine builds two
 # kernels (about 18 and 30 minutes, the second beside the normal kernel's VMs), so the debug
@@ -234,12 +238,13 @@ vm_run "vm normal" -- "${COMMON[@]}" RFLOW_KO="$KO" \
 	FLOWS="${CI_FLOWS:-100000}" CHURN="${CI_CHURN:-30000}" CYCLES="${CI_CYCLES:-5}" SIZE=1000000 \
 	rflow_forward.sh rflow_lifecycle.sh rflow_parity.sh rflow_removal.sh kernel_features.sh \
 	nft_flowtable_upstream.sh rflow_scale.sh rflow_churn.sh rflow_reload.sh rflow_hw_offload.sh \
-	rflow_netlink.sh
+	rflow_netlink.sh rflow_xdp.sh
 
 stage "vm: normal kernel, control run against C"
 vm_run "vm control" --allow-c-flowtable -- "${COMMON[@]}" RFLOW_KO="$KO" \
 	HOSTILE_COMPARE=1 FRAMES="${CI_HOSTILE_FRAMES:-300000}" HW_COMPARE=1 TEST_TIMEOUT=1800 \
-	INSTALL_ROOT="$INSTALL_ROOT" control.sh rflow_hostile.sh rflow_hw_offload.sh rflow_install.sh
+	XDP_COMPARE=1 INSTALL_ROOT="$INSTALL_ROOT" control.sh rflow_hostile.sh rflow_hw_offload.sh \
+	rflow_xdp.sh rflow_install.sh
 
 stage "debug kernel build (waiting for the background build)"
 if ! wait "$debug_build"; then

@@ -25,6 +25,9 @@ APT_PACKAGES=(
 	# Test and benchmark tools used inside the VM (the guest sees the host's root fs).
 	nftables iproute2 socat iperf3 conntrack iputils-ping procps psmisc ethtool
 	ppp pppoe tcpdump util-linux
+	# XDP programs calling bpf_xdp_flow_lookup(): built with clang against libbpf's
+	# headers, loaded and read in the VM with bpftool (selftests/rflow_xdp.sh).
+	bpftool libbpf-dev
 	# The kernel's YNL netlink client and the spec check (tools/net/ynl, rflow.yaml).
 	python3-yaml python3-jsonschema python3-docutils
 	# virtme-ng-init runs the host's udevd in the guest to create /dev/virtio-ports/*.
