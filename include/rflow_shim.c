@@ -18,6 +18,7 @@
 #include <net/xfrm.h>
 #include <net/netfilter/nf_conntrack.h>
 #include <net/netfilter/nf_conntrack_extend.h>
+#include <net/netfilter/nf_flow_table.h>
 #include <net/netfilter/nf_tables.h>
 
 #include "rflow_shim.h"
@@ -307,20 +308,33 @@ void rflow_nf_flowtable_init_block(struct nf_flowtable *ft)
 }
 
 /*
- * Whether @ft hooks @dev at ingress. Its hooks are added and removed under the
- * commit mutex, and freed a grace period after they are unlinked.
+ * The flowtable an XDP lookup on @dev uses (nf_flowtable_by_dev() in C): the first
+ * of @dev's ingress hooks, in hook order, that is one of @hooks (the hook functions
+ * of rflow's flowtable types) and whose flowtable is not in hardware offload mode.
+ * Netfilter publishes and retires hook entries under RCU, and nf_tables frees a
+ * flowtable only a grace period after its hooks are gone. Any RCU reader will do:
+ * native XDP runs with only bottom halves disabled.
  */
-bool rflow_nf_flowtable_hooks_dev(const struct nf_flowtable *ft, const struct net_device *dev)
+struct nf_flowtable *rflow_ingress_software_flowtable(const struct net_device *dev,
+							nf_hookfn *const *hooks, unsigned int n)
 {
-	const struct nft_flowtable *nft = container_of(ft, struct nft_flowtable, data);
-	struct nft_hook *hook;
+#ifdef CONFIG_NETFILTER_INGRESS
+	const struct nf_hook_entries *e;
+	unsigned int i, j;
 
-	RCU_LOCKDEP_WARN(!rcu_read_lock_held(), "rflow_nf_flowtable_hooks_dev() outside RCU");
-	list_for_each_entry_rcu(hook, &nft->hook_list, list) {
-		if (hook->ops.dev == dev)
-			return true;
+	e = rcu_dereference_check(dev->nf_hooks_ingress, rcu_read_lock_any_held());
+	if (!e)
+		return NULL;
+	for (i = 0; i < e->num_hook_entries; i++) {
+		for (j = 0; j < n; j++) {
+			struct nf_flowtable *ft = e->hooks[i].priv;
+
+			if (e->hooks[i].hook == hooks[j] && !nf_flowtable_hw_offload(ft))
+				return ft;
+		}
 	}
-	return false;
+#endif
+	return NULL;
 }
 
 u8 rflow_nft_genmask_next(const struct net *net)

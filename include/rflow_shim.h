@@ -9,6 +9,7 @@
 
 #include <linux/jiffies.h>
 #include <linux/netdevice.h>
+#include <linux/netfilter.h>
 #include <linux/slab.h>
 #include <linux/skbuff.h>
 #include <linux/spinlock.h>
@@ -106,7 +107,8 @@ bool rflow_ct_has_helper(const struct nf_conn *ct);
 /* nf_tables. */
 struct nf_flowtable;
 void rflow_nf_flowtable_init_block(struct nf_flowtable *ft);
-bool rflow_nf_flowtable_hooks_dev(const struct nf_flowtable *ft, const struct net_device *dev);
+struct nf_flowtable *rflow_ingress_software_flowtable(const struct net_device *dev,
+							nf_hookfn *const *hooks, unsigned int n);
 u8 rflow_nft_genmask_next(const struct net *net);
 bool rflow_nft_use_inc(u32 *use);
 void rflow_nft_use_dec(u32 *use);

@@ -11,9 +11,12 @@
  * ports, direction, transmit type, output device and MACs) see the same
  * values; a program that goes from the tuple to the enclosing struct
  * flow_offload with container_of() reads whatever lies before the copy (the
- * verifier makes such reads safe, not meaningful). The copy stays valid until
- * the next lookup on the same CPU: XDP runs in softirq, so not before the
- * program returns.
+ * verifier makes such reads safe, not meaningful).
+ *
+ * Copies go to a ring of RFLOW_XDP_HITS slots per CPU, so the results of a
+ * program's last RFLOW_XDP_HITS lookups stay distinct (both directions of a
+ * flow, say). Every XDP entry point of 6.12 runs the program with bottom halves
+ * disabled, so no other program takes a slot on this CPU before it returns.
  */
 #include <linux/bpf.h>
 #include <linux/btf.h>
@@ -36,7 +39,16 @@ enum {
 	RFLOW_BPF_FLOWTABLE_OPTS_SZ = 4,
 };
 
-static DEFINE_PER_CPU(struct flow_offload_tuple_rhash, rflow_xdp_hit);
+enum {
+	RFLOW_XDP_HITS = 4,
+};
+
+struct rflow_xdp_hits {
+	struct flow_offload_tuple_rhash slot[RFLOW_XDP_HITS];
+	unsigned int next;
+};
+
+static DEFINE_PER_CPU(struct rflow_xdp_hits, rflow_xdp_hits);
 
 static void rflow_xdp_fill(struct flow_offload_tuple *t, const struct rflow_xdp_tuple *r)
 {
@@ -76,6 +88,7 @@ bpf_xdp_flow_lookup(struct xdp_md *ctx, struct bpf_fib_lookup *fib_tuple,
 {
 	struct xdp_buff *xdp = (struct xdp_buff *)ctx;
 	struct flow_offload_tuple_rhash *hit;
+	struct rflow_xdp_hits *hits;
 	struct rflow_xdp_tuple found;
 	struct rflow_xdp_key key = {
 		.iifidx = fib_tuple->ifindex,
@@ -110,7 +123,8 @@ bpf_xdp_flow_lookup(struct xdp_md *ctx, struct bpf_fib_lookup *fib_tuple,
 		opts->error = err;
 		return NULL;
 	}
-	hit = this_cpu_ptr(&rflow_xdp_hit);
+	hits = this_cpu_ptr(&rflow_xdp_hits);
+	hit = &hits->slot[hits->next++ % RFLOW_XDP_HITS];
 	rflow_xdp_fill(&hit->tuple, &found);
 	return hit;
 }

@@ -7,29 +7,24 @@
 
 use crate::{
     bindings,
-    flowtable::{FlowDir, NetState},
+    flowtable::{FlowDir, FlowTable},
     path::Xmit,
     pure::tuple::Tuple,
-    sys::{netdev::NetDevice, pernet::PernetData, rcu::ReadSection},
+    sys::{netdev::NetDevice, nft::flowtable::ingress_software_flowtable, rcu::ReadSection},
 };
 
 /// Calls `f` on the direction of the flow `tuple` belongs to, if any, and refreshes the flow.
 ///
-/// The flowtable is the oldest software flowtable that hooks `dev`: the one the C flowtable's
-/// `nf_flowtable_by_dev()` finds (the first bound; devices are meant to be in one flowtable).
-/// `flags offload` flowtables are not searched, as C registers only software ones for XDP.
+/// The flowtable is the first software flowtable among `dev`'s ingress hooks
+/// ([`ingress_software_flowtable`]), as the C flowtable's `nf_flowtable_by_dev()` finds one
+/// flowtable per device; `flags offload` flowtables are not searched, as in C.
 pub(crate) fn lookup<R>(
     rcu: &ReadSection,
     dev: &NetDevice,
     tuple: &Tuple,
     f: impl FnOnce(&FlowDir) -> R,
 ) -> Option<R> {
-    let state = NetState::of(dev.net())?;
-    let m = state
-        .tables()
-        .iter_rcu(rcu)
-        .filter(|m| !m.nf.hw_offload() && m.nf.hooks_dev(rcu, dev))
-        .last()?;
+    let m = ingress_software_flowtable::<FlowTable>(rcu, dev)?;
     let (flow, slot) = m.state.lookup(rcu, &tuple.key())?;
     // `flow_offload_refresh(flow_table, flow, false)`: at most once a second, and no hardware
     // work (a software flowtable).

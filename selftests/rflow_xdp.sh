@@ -9,7 +9,7 @@
 #     ruleset keeps out of the flowtable;
 #   - selftests/xdp/flow_lookup.bpf.c reads the tuple a hit returns (addresses, ports, input
 #     device, protocols, MTU), and the errors of misses (-ENOENT) and of a wrong options size
-#     (-EINVAL);
+#     (-EINVAL); a second lookup, of the reply direction, leaves the first result intact;
 #   - with that program dropping the packets it found a flow for, the flowtable sees none of
 #     them: only the kfunc's refresh keeps the flow alive past three times its timeout; once
 #     the traffic stops, the flow expires.
@@ -91,6 +91,14 @@ xdp_detach() {
 	rm -rf "$bpffs/prog" "$bpffs/maps"
 }
 
+# Sets the program's config: drop mode $1 (0 or 1), reply-direction lookups as if from
+# interface index $2 (0: none).
+set_config() {
+	# shellcheck disable=SC2046
+	bpftool map update pinned "$bpffs/maps/config" key 0 0 0 0 value \
+		$(python3 -c "import struct, sys; print(*struct.pack('<II', $1, $2))")
+}
+
 # Prints field $2 (a Python expression over `v`) of entry 0 of pinned map $1.
 map_value() {
 	bpftool -j map dump pinned "$bpffs/maps/$1" |
@@ -137,9 +145,15 @@ check_tuple() {
 	[ "$hits" = 0 ] || fail "the flow kept out of the flowtable was found"
 	[ "$(map_value lookups "v['miss_error']")" = -2 ] || fail "a miss does not say -ENOENT"
 	[ "$(map_value lookups "v['bad_len_error']")" = -22 ] || fail "a wrong options size does not say -EINVAL"
-	ping_flow 10.0.2.99 7000 41011 20 0.05 >/dev/null || fail "echoes lost"
-	local ifindex got want
+	local ifindex reply_ifindex got want
 	ifindex=$(ip netns exec "$nsr" cat /sys/class/net/veth0/ifindex)
+	reply_ifindex=$(ip netns exec "$nsr" cat /sys/class/net/veth1/ifindex)
+	# After each hit, the reply direction too, as if from veth1.
+	set_config 0 "$reply_ifindex" || fail "config"
+	ping_flow 10.0.2.99 7000 41011 20 0.05 >/dev/null || fail "echoes lost"
+	got=$(map_value lookups "v['reply_src_port'], v['first_src_port_after']")
+	echo "after the reply direction's lookup: its source port and the first hit's: $got"
+	[ "$got" = "7000 41011" ] || fail "two lookups in one program did not return two distinct tuples"
 	got=$(map_value lookups "' '.join(str(x) for x in (v['hits'] > 15, v['src_v4'], v['dst_v4'], v['iifidx'], v['src_port'], v['dst_port'], v['l3proto'], v['l4proto'], v['mtu']))")
 	# Addresses as the map holds them: network order read as a little-endian u32.
 	want="True $((99 << 24 | 1 << 16 | 10)) $((99 << 24 | 2 << 16 | 10)) $ifindex 41011 7000 2 17 1500"
@@ -179,7 +193,7 @@ check_keepalive() {
 	ping_flow 10.0.2.99 7000 41020 5 0.05 >/dev/null || fail "echoes lost"
 	offloaded 41020 || fail "the flow is not offloaded"
 	xdp_attach flow_lookup.bpf.o || return 1
-	bpftool map update pinned "$bpffs/maps/mode" key 0 0 0 0 value 1 0 0 0 || fail "drop mode"
+	set_config 1 0 || fail "drop mode"
 	local routed0 routed1 hits misses
 	routed0=$(forwarded_v4)
 	udp_trickle 41020 $((3 * timeout)) || fail "sender"
@@ -207,7 +221,7 @@ for impl in $IMPLS; do
 		continue
 	fi
 	tap_check "$label: the kernel tree's xdp_flowtable.c loads and finds offloaded IPv4 and IPv6 flows, not others" check_upstream_program
-	tap_check "$label: a hit returns the flow's tuple; a miss says -ENOENT, a bad options size -EINVAL" check_tuple
+	tap_check "$label: a hit returns the flow's tuple, a second lookup another; a miss says -ENOENT, a bad options size -EINVAL" check_tuple
 	tap_check "$label: XDP alone keeps a flow alive through the kfunc's refresh; idle, it expires" check_keepalive
 done
 [ "$IMPLS" = c ] && impl_load rflow

@@ -6,7 +6,7 @@
 pub(crate) mod expr;
 pub(crate) mod flowtable;
 
-use super::{net::Net, netdev::NetDevice, rcu::ReadSection, skb::Skb};
+use super::{net::Net, netdev::NetDevice, skb::Skb};
 use crate::bindings;
 use core::{ffi::CStr, mem::offset_of};
 use kernel::types::Opaque;
@@ -79,13 +79,6 @@ impl NfFlowtable {
     #[inline(always)]
     pub(crate) fn hw_offload(&self) -> bool {
         self.flags() & bindings::NFT_FLOWTABLE_HW_OFFLOAD != 0
-    }
-
-    /// Returns whether the flowtable hooks `dev` at ingress.
-    pub(crate) fn hooks_dev(&self, _rcu: &ReadSection, dev: &NetDevice) -> bool {
-        // SAFETY: Valid flowtable (type invariant) and device; its hook list is read under RCU,
-        // which `_rcu` proves.
-        unsafe { bindings::rflow_nf_flowtable_hooks_dev(self.as_ptr(), dev.as_ptr()) }
     }
 
     /// Returns the flowtable's namespace.

@@ -4,7 +4,8 @@
  * the kfunc bpf_xdp_flow_lookup() (C: nf_flow_table_bpf.c; rflow:
  * include/rflow_xdp.c), counts hits and misses, keeps what the last hit's
  * tuple said, and in "drop" mode drops the packets it found a flow for, so that
- * only the kfunc's refresh can keep those flows alive. selftests/rflow_xdp.sh
+ * only the kfunc's refresh can keep those flows alive; it can also look up the
+ * reply direction after a hit, to see both results stay distinct. selftests/rflow_xdp.sh
  * loads it with bpftool, for rflow and for the C flowtable alike.
  */
 #include "vmlinux.h"
@@ -56,6 +57,9 @@ struct lookups {
 	/* opts.error of the last miss, and of a call with a bad opts_len. */
 	s32 miss_error;
 	s32 bad_len_error;
+	/* After a lookup of the reply direction: its source port, and the first hit's. */
+	u16 reply_src_port;
+	u16 first_src_port_after;
 	/* The last hit's tuple. */
 	u32 src_v4;
 	u32 dst_v4;
@@ -74,13 +78,22 @@ struct {
 	__uint(max_entries, 1);
 } lookups SEC(".maps");
 
-/* 0: pass every packet on; 1: drop the packets whose flow was found. */
+struct config {
+	/* 0: pass every packet on; 1: drop the packets whose flow was found. */
+	u32 drop;
+	/*
+	 * If not 0, after an IPv4 hit, look the reply direction up too, as if it came in on
+	 * this device: both results must stay distinct.
+	 */
+	u32 reply_ifindex;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, u32);
-	__type(value, u32);
+	__type(value, struct config);
 	__uint(max_entries, 1);
-} mode SEC(".maps");
+} config SEC(".maps");
 
 SEC("xdp")
 int flow_lookup(struct xdp_md *ctx)
@@ -93,7 +106,8 @@ int flow_lookup(struct xdp_md *ctx)
 	struct ethhdr *eth = data;
 	struct lookups *l;
 	__be16 *ports;
-	u32 zero = 0, *drop;
+	struct config *cfg;
+	u32 zero = 0;
 	u8 proto;
 
 	if ((void *)(eth + 1) > data_end)
@@ -158,8 +172,26 @@ int flow_lookup(struct xdp_md *ctx)
 	l->l3proto = found->tuple.l3proto;
 	l->l4proto = found->tuple.l4proto;
 	l->mtu = found->tuple.mtu;
-	drop = bpf_map_lookup_elem(&mode, &zero);
-	return drop && *drop ? XDP_DROP : XDP_PASS;
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg)
+		return XDP_PASS;
+	if (cfg->reply_ifindex && fib.family == AF_INET) {
+		struct bpf_fib_lookup reply = fib;
+		struct flow_offload_tuple_rhash___x *back;
+
+		reply.ifindex = cfg->reply_ifindex;
+		reply.ipv4_src = fib.ipv4_dst;
+		reply.ipv4_dst = fib.ipv4_src;
+		reply.sport = fib.dport;
+		reply.dport = fib.sport;
+
+		back = bpf_xdp_flow_lookup(ctx, &reply, &opts, sizeof(opts));
+		if (back) {
+			l->reply_src_port = bpf_ntohs(back->tuple.src_port);
+			l->first_src_port_after = bpf_ntohs(found->tuple.src_port);
+		}
+	}
+	return cfg->drop ? XDP_DROP : XDP_PASS;
 }
 
 char _license[] SEC("license") = "GPL";

@@ -140,7 +140,10 @@ pub(crate) struct Member<'a, S> {
 /// Readers walk the list under RCU; the netdevice notifier and flowtable creation and
 /// destruction take `lock`, which is a leaf lock: taken under RTNL (the notifier) and under
 /// nf_tables' commit mutex (`init`, `free`), and nothing is taken under it but the locks of the
-/// flowtables' own work.
+/// flowtables' own work. `free` waits for a walk of [`Registry::for_each_pinned`] that pins
+/// its flowtable, with the commit mutex held (nf_tables' own netdevice notifier takes that
+/// mutex under RTNL): latency bounded by one flowtable's walk, not a deadlock, since the walk
+/// takes none of those locks.
 ///
 /// # Invariants
 ///
@@ -391,6 +394,35 @@ fn registered<S: FlowtableOps>(nf: &NfFlowtable) -> Option<&Registered<S>> {
     // SAFETY: For this module's types the slot holds null or a published `Registered<S>` (the
     // module has one implementation), cleared in `free` before it is dropped.
     unsafe { nf.private().cast::<Registered<S>>().as_ref() }
+}
+
+/// Returns the flowtable of implementation `S` that an XDP lookup on `dev` uses
+/// (`nf_flowtable_by_dev()` in C): the first of the device's ingress hooks, in hook order, that
+/// belongs to one of these types, skipping `flags offload` flowtables (C registers only
+/// software flowtables for XDP).
+pub(crate) fn ingress_software_flowtable<'a, S: FlowtableOps>(
+    _rcu: &'a ReadSection,
+    dev: &NetDevice,
+) -> Option<Member<'a, S>> {
+    // The functions `Types::register` gives nf_tables as the types' hooks; the kernel builds
+    // Rust with one codegen unit, so each has one address.
+    let hooks: [bindings::nf_hookfn; 3] = [
+        Some(hook_callback::<S, IPV4>),
+        Some(hook_callback::<S, IPV6>),
+        Some(hook_callback::<S, INET>),
+    ];
+    // SAFETY: `dev` is a live device, and `_rcu` proves a read-side section, in which the
+    // device's hook entries stay valid; `hooks` is valid for the call.
+    let ft = unsafe {
+        bindings::rflow_ingress_software_flowtable(dev.as_ptr(), hooks.as_ptr(), hooks.len() as u32)
+    };
+    if ft.is_null() {
+        return None;
+    }
+    // SAFETY: A flowtable reached through a hook entry in a read-side section stays valid until
+    // the section ends: nf_tables frees it a grace period after unregistering its hooks.
+    let nf: &'a NfFlowtable = unsafe { NfFlowtable::from_raw(ft) };
+    registered::<S>(nf).map(Registered::member)
 }
 
 /// `init`: builds the state, publishes it, lists it, starts its GC.
