@@ -20,7 +20,7 @@ ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 KDIR ?= $(shell $(ROOT)/scripts/build-kernel.sh)
 KMAKE_ARGS := $(shell . $(ROOT)/scripts/lib.sh && kernel_make_args)
 
-.PHONY: default modules check run bench stress host-test clean rustfmt rustfmtcheck install rflowctl
+.PHONY: default modules check run bench bench-tcp stress host-test clean rustfmt rustfmtcheck install rflowctl
 
 default: modules
 
@@ -53,6 +53,9 @@ run:
 
 bench:
 	$(ROOT)/bench/run.sh
+
+bench-tcp:
+	$(ROOT)/bench/tcp.sh
 
 stress:
 	$(ROOT)/scripts/stress.sh

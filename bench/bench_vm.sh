@@ -351,6 +351,10 @@ hw_poll() {
 
 use_c_flowtable() {
 	unload rflow
+	# bench/stages.sh: its own build of nf_flow_table.ko, loaded before modprobe looks for one.
+	if [ -n "${C_FLOW_KO:-}" ] && ! lsmod | grep -q '^nf_flow_table '; then
+		insmod "$C_FLOW_KO" || die "insmod $C_FLOW_KO"
+	fi
 	modprobe nf_flow_table_inet && modprobe nft_flow_offload || die "C flowtable modules"
 }
 

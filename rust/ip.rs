@@ -27,6 +27,18 @@ use crate::sys::{
     skb::{HookSkb, NeighTable, CHECKSUM_COMPLETE, CHECKSUM_NONE, CHECKSUM_PARTIAL},
 };
 
+/// Benchmarks only (bench/stages.sh): built with `--cfg rflow_stage_twice="<stage>"`, the
+/// fast path runs that stage a second time and discards the result, so that the difference in
+/// guest instructions per packet is the stage's cost. Normal builds contain nothing of it.
+macro_rules! stage_twice {
+    ($stage:literal, $body:block) => {
+        #[cfg(rflow_stage_twice = $stage)]
+        {
+            core::hint::black_box($body);
+        }
+    };
+}
+
 /// What comes before the IP header of an ingress packet.
 struct Link {
     /// The encapsulations, outermost first: the out-of-band VLAN tag, then an in-band 802.1Q
@@ -99,6 +111,7 @@ pub(crate) fn hook(
     state: &HookState,
     family: Family,
 ) -> Verdict {
+    stage_twice!("link", { link(&mut skb, family).map(|l| l.offset) });
     match link(&mut skb, family) {
         Some(link) => forward(ft, rcu, nf, skb, state, &link),
         None => Verdict::Accept,
@@ -142,13 +155,36 @@ fn forward(
     };
     let iif = state.in_dev().ifindex() as u32;
     let key = parse::flow_key(net, &ip, &l4, iif, &link.encap);
+    stage_twice!("parse", {
+        let again = match link.l3proto {
+            NFPROTO_IPV4 => parse::ipv4(core::hint::black_box(&skb.data()[off..]), len),
+            _ => parse::ipv6(core::hint::black_box(&skb.data()[off..]), len),
+        };
+        again.ok().and_then(|ip| {
+            let l4 = parse::l4(&net[ip.thoff..], ip.l4proto).ok()?;
+            Some(parse::flow_key(net, &ip, &l4, iif, &link.encap))
+        })
+    });
 
+    stage_twice!("lookup", {
+        ft.lookup(rcu, core::hint::black_box(&key))
+            .map(|(_, slot)| slot)
+    });
     let Some((flow, slot)) = ft.lookup(rcu, &key) else {
         return Verdict::Accept;
     };
     let fdir = flow.dir(slot);
     let route = &fdir.route;
 
+    stage_twice!("checks", {
+        let mtu = route.mtu.saturating_add(off as u32);
+        let big = skb.len() > mtu && !skb.gso_fits_mtu(mtu);
+        (
+            big,
+            flow.is_closing(),
+            route.dst.check(core::hint::black_box(route.dst_cookie)),
+        )
+    });
     // Too big for the path: the stack fragments it or sends "packet too big".
     let mtu = route.mtu.saturating_add(off as u32);
     if skb.len() > mtu && !skb.gso_fits_mtu(mtu) {
@@ -181,6 +217,11 @@ fn forward(
     let Some(hdr) = skb.writable(hdr_len) else {
         return Verdict::Drop;
     };
+    // Twice for IPv4 without NAT: the TTL drops by two and the checksum follows, the packet
+    // stays valid.
+    stage_twice!("rewrite", {
+        csum::forward(&mut hdr[off..], &ip, &fdir.rewrite, partial).is_ok()
+    });
     if csum::forward(&mut hdr[off..], &ip, &fdir.rewrite, partial).is_err() {
         // Unreachable: `hdr` holds the `hdr_len` bytes `ip` describes.
         return Verdict::Accept;
@@ -190,6 +231,14 @@ fn forward(
         return Verdict::Drop;
     }
 
+    stage_twice!("account", {
+        let moved = flow.refresh();
+        if nf.flags() & bindings::NFT_FLOWTABLE_COUNTER != 0 {
+            flow.ct().account(fdir.dir(), skb.len());
+        }
+        fdir.account(skb.len());
+        moved
+    });
     if flow.refresh() && nf.hw_offload() {
         // At most once a second per flow (`refresh` moved the stamp): software still sees its
         // packets, so offer it to the drivers (again).
