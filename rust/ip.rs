@@ -166,6 +166,11 @@ fn forward(
         })
     });
 
+    // Part of "parse": the IPv4 header checksum, which rflow verifies and C does not.
+    stage_twice!("csum", {
+        link.l3proto == NFPROTO_IPV4
+            && csum::ipv4_header_valid(core::hint::black_box(&net[..parse::IPV4_HLEN]))
+    });
     stage_twice!("lookup", {
         ft.lookup(rcu, core::hint::black_box(&key))
             .map(|(_, slot)| slot)
