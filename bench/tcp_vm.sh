@@ -14,8 +14,8 @@
 # the modes.
 #
 # Output: "tcp <mode> <round> <bits per second received> fwd=<packets the router's classic
-# path forwarded> offloaded=<connections conntrack showed offloaded>" per run; "error ..." when
-# a run failed, or when a flowtable mode's connections were not all offloaded.
+# path forwarded> offloaded=<connections conntrack showed offloaded halfway through>" per run;
+# "error ..." when a run failed, or when a flowtable mode's connections were not all offloaded.
 set -u
 ROUNDS=${ROUNDS:-5}
 STREAMS=${STREAMS:-4}
@@ -107,9 +107,14 @@ run() {
 	ip netns exec $ns2 iperf3 -s -D -1 >/dev/null 2>&1
 	sleep 0.5
 	fwd0=$(forwarded)
+	# Offloaded connections are counted halfway through: at the end they are closing.
+	(sleep $((SECONDS_PER_RUN / 2)); ip netns exec $nsr conntrack -L -p tcp 2>/dev/null |
+		grep -c OFFLOAD >/tmp/tcp-offloaded) &
+	local counter=$!
 	out=$(ip netns exec $ns1 timeout $((SECONDS_PER_RUN + 30)) iperf3 -c 10.0.2.99 -J \
 		-P "$STREAMS" -t "$SECONDS_PER_RUN" 2>&1)
-	offloaded=$(ip netns exec $nsr conntrack -L -p tcp 2>/dev/null | grep -c OFFLOAD)
+	wait $counter
+	offloaded=$(cat /tmp/tcp-offloaded)
 	fwd1=$(forwarded)
 	bps=$(python3 -c 'import json, sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]))' <<<"$out" 2>/dev/null)
 	if [ -z "$bps" ]; then
