@@ -70,16 +70,14 @@ pub(crate) fn describe(d: &FlowDir) -> bindings::rflow_xdp_tuple {
             out.encap_num += 1;
         }
     }
+    let mut via_route = |xmit_type: u32| {
+        out.xmit_type = xmit_type as u8;
+        out.dst_cache = d.route.dst.as_ptr();
+        out.dst_cookie = d.route.dst_cookie;
+    };
     match &d.route.xmit {
-        Xmit::Neigh | Xmit::Xfrm => {
-            out.xmit_type = if matches!(d.route.xmit, Xmit::Neigh) {
-                bindings::FLOW_OFFLOAD_XMIT_NEIGH
-            } else {
-                bindings::FLOW_OFFLOAD_XMIT_XFRM
-            } as u8;
-            out.dst_cache = d.route.dst.as_ptr();
-            out.dst_cookie = d.route.dst_cookie;
-        }
+        Xmit::Neigh => via_route(bindings::FLOW_OFFLOAD_XMIT_NEIGH),
+        Xmit::Xfrm => via_route(bindings::FLOW_OFFLOAD_XMIT_XFRM),
         Xmit::Direct(direct) => {
             out.xmit_type = bindings::FLOW_OFFLOAD_XMIT_DIRECT as u8;
             // rflow keeps the device it transmits on, not the lowest one of its path: both
