@@ -56,6 +56,8 @@ if [ "$icount" -eq 1 ]; then
 	# One guest nanosecond per instruction: times measured in the guest count instructions.
 	qemu_opts="$qemu_opts -icount shift=0,sleep=off"
 fi
+# bench/profile.sh: its instruction-counting plugin.
+qemu_opts="$qemu_opts ${VM_QEMU_OPTS:-}"
 
 # The command goes to the guest in a file, not on the kernel command line: vng base64-encodes
 # --exec into it, and x86's command line holds 2048 bytes. A longer one is cut silently, init=
