@@ -36,5 +36,7 @@ pub(crate) mod sim_engine;
 pub(crate) mod timeout;
 #[path = "pure/src/tuple.rs"]
 pub(crate) mod tuple;
+#[path = "pure/src/tunnel.rs"]
+pub(crate) mod tunnel;
 #[path = "pure/src/ufid.rs"]
 pub(crate) mod ufid;

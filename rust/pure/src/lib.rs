@@ -22,5 +22,6 @@ pub mod parse;
 pub mod rcu_table;
 pub mod sim_engine;
 pub mod timeout;
+pub mod tunnel;
 pub mod tuple;
 pub mod ufid;

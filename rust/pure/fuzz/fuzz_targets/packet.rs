@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rflow_pure::{csum, parse, tuple};
+use rflow_pure::{csum, parse, tuple, tunnel};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, rest)) = data.split_first() else {
@@ -49,6 +49,18 @@ fuzz_target!(|data: &[u8]| {
         owned[10..12].copy_from_slice(&c.to_ne_bytes());
     }
     let pkt = &owned[..];
+
+    // An IPIP or IP6IP6 outer header, if the bytes carry one: what it accepts must describe
+    // bytes that exist, and the inner packet goes through the same parser.
+    let outer = if l3 == tuple::NFPROTO_IPV4 {
+        tunnel::outer_ipv4(pkt, pkt.len())
+    } else {
+        tunnel::outer_ipv6(pkt, pkt.len())
+    };
+    if let Ok(Some(o)) = outer {
+        assert!(o.hdr_len + o.inner_len <= pkt.len());
+        let _ = parse::packet(&pkt[o.hdr_len..o.hdr_len + o.inner_len], l3, 1);
+    }
 
     let Ok(p) = parse::packet(pkt, l3, 1) else {
         return;
