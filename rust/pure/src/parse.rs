@@ -104,9 +104,27 @@ pub fn ipv4(net: &[u8], pkt_len: usize) -> Result<Ip, Reject> {
     let Some(h) = net.first_chunk::<IPV4_HLEN>() else {
         return Err(Reject::Truncated);
     };
-    if pkt_len < IPV4_HLEN {
-        return Err(Reject::Truncated);
-    }
+    let l4proto = h[9];
+    let l4_hlen = l4_hlen(l4proto)?;
+    ipv4_header(h, pkt_len, IPV4_HLEN + l4_hlen)?;
+    Ok(Ip {
+        l3proto: NFPROTO_IPV4,
+        l4proto,
+        thoff: IPV4_HLEN,
+        l4_hlen,
+    })
+}
+
+/// The checks of an IPv4 header the fast path forwards or decapsulates (see
+/// [`crate::tunnel::outer_ipv4`]): no options, no fragment, a total length between `min_len`
+/// and `pkt_len`, a TTL that does not expire here, a valid header checksum. Returns the total
+/// length.
+#[inline(always)]
+pub(crate) fn ipv4_header(
+    h: &[u8; IPV4_HLEN],
+    pkt_len: usize,
+    min_len: usize,
+) -> Result<usize, Reject> {
     // Version 4 and a 20-byte header (no options) in one compare; the reason is worked out
     // only for a packet that fails it.
     if h[0] != 0x45 {
@@ -120,10 +138,8 @@ pub fn ipv4(net: &[u8], pkt_len: usize) -> Result<Ip, Reject> {
     if be16(h, 6) & 0x3fff != 0 {
         return Err(Reject::Fragment);
     }
-    let l4proto = h[9];
-    let l4_hlen = l4_hlen(l4proto)?;
     let tot_len = usize::from(be16(h, 2));
-    if tot_len > pkt_len || tot_len < IPV4_HLEN + l4_hlen {
+    if tot_len > pkt_len || tot_len < min_len {
         return Err(Reject::Length);
     }
     if h[8] <= 1 {
@@ -132,12 +148,7 @@ pub fn ipv4(net: &[u8], pkt_len: usize) -> Result<Ip, Reject> {
     if !super::csum::ipv4_header_valid(h) {
         return Err(Reject::Checksum);
     }
-    Ok(Ip {
-        l3proto: NFPROTO_IPV4,
-        l4proto,
-        thoff: IPV4_HLEN,
-        l4_hlen,
-    })
+    Ok(tot_len)
 }
 
 /// Validates a fixed IPv6 header; extension headers are left to the slow path.

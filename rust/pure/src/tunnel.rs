@@ -10,8 +10,7 @@
 //! the IPv4 header checksum and length fields that agree with the packet. A packet these
 //! functions reject takes the classic path, which decapsulates it through the tunnel device.
 
-use super::csum::ipv4_header_valid;
-use super::parse::{Reject, IPV4_HLEN, IPV6_HLEN};
+use super::parse::{ipv4_header, Reject, IPV4_HLEN, IPV6_HLEN};
 use super::tuple::Addr;
 
 /// `IPPROTO_IPIP`: an IPv4 packet inside an IPv4 header.
@@ -52,27 +51,8 @@ pub fn outer_ipv4(net: &[u8], pkt_len: usize) -> Result<Option<Outer>, Reject> {
     if h[9] != IPPROTO_IPIP {
         return Ok(None);
     }
-    if h[0] != 0x45 {
-        return Err(if h[0] >> 4 != 4 {
-            Reject::Version
-        } else {
-            Reject::Options
-        });
-    }
-    if be16(h, 6) & 0x3fff != 0 {
-        return Err(Reject::Fragment);
-    }
-    let tot_len = be16(h, 2);
     // The inner packet needs at least its own IPv4 header.
-    if tot_len > pkt_len || tot_len < 2 * IPV4_HLEN {
-        return Err(Reject::Length);
-    }
-    if h[8] <= 1 {
-        return Err(Reject::Ttl);
-    }
-    if !ipv4_header_valid(h) {
-        return Err(Reject::Checksum);
-    }
+    let tot_len = ipv4_header(h, pkt_len, 2 * IPV4_HLEN)?;
     let mut src = [0u8; 16];
     let mut dst = [0u8; 16];
     src[..4].copy_from_slice(&h[12..16]);
