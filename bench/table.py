@@ -176,7 +176,9 @@ for v in sv:
         c, r = med(memory_v[v], ("cflow", n)), med(memory_v[v], ("rflow", n))
         if c is None or r is None:
             continue
-        print(vcell(v) + f"| {n} | {c:.0f} | {r:.0f} | {r / c:.2f} |")
+        # With one flow the growth is within a slab page either way (0, or a page): no ratio.
+        ratio = f"{r / c:.2f}" if n > 1 and c > 0 else "-"
+        print(vcell(v) + f"| {n} | {c:.0f} | {r:.0f} | {ratio} |")
 
 print()
 print("longest time one of rflow's resizes held the table's writer lock (inserts waited),")
