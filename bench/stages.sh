@@ -29,14 +29,9 @@ mkdir -p "$ROOT/bench/results"
 raw=$ROOT/bench/results/$(date +%Y%m%d-%H%M%S)-stages.txt
 
 build_variant() {
-	local name=$1 out=$RFLOW_CACHE/module/stage-$1/src
+	local name=$1
 	shift
-	mkdir -p "$out"
-	rsync -a --delete --exclude target --exclude 'rust/bindings/' --exclude '*.o' \
-		--exclude '*.ko' --exclude '.*.cmd' --exclude 'fuzz/' \
-		"$ROOT/Kbuild" "$ROOT/include" "$ROOT/rust" "$out/" >&2
-	make -C "$KDIR" M="$out" "${MAKE_ARGS[@]}" "$@" modules >&2
-	echo "$out/rflow.ko"
+	RFLOW_MODULE_DIR=$RFLOW_CACHE/module/stage-$name "$ROOT/scripts/build-module.sh" "$@"
 }
 
 # The C flowtable's nf_flow_table.ko built from the kernel tree, with stage $1 doubled (none:

@@ -4,7 +4,8 @@
 # Builds rflow.ko for one kernel variant (normal or debug, see scripts/lib.sh) out of the source
 # tree, in $RFLOW_CACHE/module/<variant>, so that both variants can be built from one checkout.
 # Prints the path of the module on stdout. Extra arguments go to the kernel's make (CLIPPY=1
-# KRUSTFLAGS=-Dwarnings for check builds).
+# KRUSTFLAGS=-Dwarnings for check builds); RFLOW_MODULE_DIR builds elsewhere (bench/stages.sh:
+# one directory per build with other flags).
 #
 # usage: scripts/build-module.sh [--debug] [make arguments...]
 set -euo pipefail
@@ -16,7 +17,7 @@ if [ "${1:-}" = --debug ]; then
 fi
 export RFLOW_KERNEL
 KDIR=$("$RFLOW_ROOT/scripts/build-kernel.sh")
-OUT=$(module_build_dir)/src
+OUT=${RFLOW_MODULE_DIR:-$(module_build_dir)}/src
 mkdir -p "$OUT"
 # Sources only: the host crate's build output and the generated bindings stay out.
 rsync -a --delete --exclude target --exclude 'rust/bindings/' --exclude '*.o' --exclude '*.ko' \

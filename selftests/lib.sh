@@ -106,15 +106,29 @@ fail() {
 
 # --- module ------------------------------------------------------------------
 
+# Makes $1 the flowtable: rflow, or c (the C modules), unloading the other. A module whose last
+# users (namespaces, flowtables) are still going away is given 30 s to become unloadable.
+switch_impl() {
+	local m
+	modprobe nf_tables && modprobe nf_conntrack || return 1
+	if [ "$1" = c ]; then
+		if lsmod | grep -q '^rflow '; then
+			wait_for 30 rmmod rflow 2>/dev/null || return 1
+		fi
+		modprobe nf_flow_table_inet && modprobe nft_flow_offload
+	else
+		for m in nft_flow_offload nf_flow_table_inet nf_flow_table; do
+			if lsmod | grep -q "^$m "; then
+				wait_for 30 rmmod "$m" 2>/dev/null || return 1
+			fi
+		done
+		lsmod | grep -q '^rflow ' || insmod "$RFLOW_KO"
+	fi
+}
+
 # Loads the implementation under test: rflow (default) or, for control runs, the C modules.
 load_impl() {
-	modprobe nf_tables && modprobe nf_conntrack || return 1
-	if [ "$RFLOW_IMPL" = c ]; then
-		lsmod | grep -q '^rflow ' && rmmod rflow
-		modprobe nf_flow_table_inet && modprobe nft_flow_offload
-	elif ! lsmod | grep -q '^rflow '; then
-		insmod "$RFLOW_KO"
-	fi
+	switch_impl "$RFLOW_IMPL"
 }
 
 # Succeeds when rflow is loaded and none of the C flowtable modules is.

@@ -35,20 +35,6 @@ else
 	tap_header 5
 fi
 
-impl_load() {
-	modprobe nf_tables && modprobe nf_conntrack || return 1
-	if [ "$1" = c ]; then
-		lsmod | grep -q '^rflow ' && { rmmod rflow || return 1; }
-		modprobe nf_flow_table_inet && modprobe nft_flow_offload
-	else
-		local m
-		for m in nft_flow_offload nf_flow_table_inet nf_flow_table; do
-			lsmod | grep -q "^$m " && { rmmod "$m" || return 1; }
-		done
-		lsmod | grep -q '^rflow ' || insmod "$RFLOW_KO"
-	fi
-}
-
 # Succeeds when conntrack shows the three victims offloaded.
 victims_offloaded() {
 	[ "$( (ip netns exec "$nsr" conntrack -L; ip netns exec "$nsr" conntrack -L -f ipv6) 2>/dev/null |
@@ -74,7 +60,7 @@ print(sum(l["stats64"]["rx"]["dropped"] + l["stats64"]["tx"]["dropped"] for l in
 run() {
 	local impl=$1
 	cleanup_topology
-	impl_load "$impl" || { fail "cannot load $impl"; return 1; }
+	switch_impl "$impl" || { fail "cannot load $impl"; return 1; }
 	setup_topology && load_ruleset || return 1
 	# Marked frames on the classic path end here: what reaches ns2 came through the fast path.
 	ip netns exec "$nsr" nft insert rule inet filter forward \

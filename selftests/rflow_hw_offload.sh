@@ -81,25 +81,10 @@ else
 	tap_header $((CHECKS + RFLOW_ONLY + 1))
 fi
 
-# Unloads module $1 if loaded; namespaces being destroyed may hold it for a while.
-unload() {
-	lsmod | grep -q "^$1 " || return 0
-	wait_for 30 rmmod "$1" 2>/dev/null
-}
-
+# Makes $1 (rflow or c) the flowtable, on a clean slate.
 impl_load() {
 	cleanup_topology
-	modprobe nf_tables && modprobe nf_conntrack || return 1
-	if [ "$1" = c ]; then
-		unload rflow || return 1
-		modprobe nf_flow_table_inet && modprobe nft_flow_offload
-	else
-		local m
-		for m in nft_flow_offload nf_flow_table_inet nf_flow_table; do
-			unload "$m" || return 1
-		done
-		lsmod | grep -q '^rflow ' || insmod "$RFLOW_KO"
-	fi
+	switch_impl "$1"
 }
 
 # A fresh ASIC with $1 table entries, and the topology around it; $SIM_ARGS are more module

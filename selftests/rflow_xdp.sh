@@ -33,17 +33,7 @@ bpffs=/tmp/rflow_xdp_bpffs_$$
 
 impl_load() {
 	cleanup_topology
-	modprobe nf_tables && modprobe nf_conntrack || return 1
-	if [ "$1" = c ]; then
-		lsmod | grep -q '^rflow ' && { wait_for 30 rmmod rflow 2>/dev/null || return 1; }
-		modprobe nf_flow_table_inet && modprobe nft_flow_offload
-	else
-		local m
-		for m in nft_flow_offload nf_flow_table_inet nf_flow_table; do
-			lsmod | grep -q "^$m " && { wait_for 30 rmmod "$m" 2>/dev/null || return 1; }
-		done
-		lsmod | grep -q '^rflow ' || insmod "$RFLOW_KO"
-	fi
+	switch_impl "$1"
 }
 
 # The router: flowtable f on veth0 and veth1; UDP to port 7999 stays out of it.
