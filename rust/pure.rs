@@ -34,9 +34,9 @@ pub(crate) mod rcu_table;
 pub(crate) mod sim_engine;
 #[path = "pure/src/timeout.rs"]
 pub(crate) mod timeout;
-#[path = "pure/src/tuple.rs"]
-pub(crate) mod tuple;
 #[path = "pure/src/tunnel.rs"]
 pub(crate) mod tunnel;
+#[path = "pure/src/tuple.rs"]
+pub(crate) mod tuple;
 #[path = "pure/src/ufid.rs"]
 pub(crate) mod ufid;
