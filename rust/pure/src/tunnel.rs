@@ -10,7 +10,7 @@
 //! the IPv4 header checksum and length fields that agree with the packet. A packet these
 //! functions reject takes the classic path, which decapsulates it through the tunnel device.
 
-use super::parse::{ipv4_header, Reject, IPV4_HLEN, IPV6_HLEN};
+use super::parse::{be16, ipv4_header, Reject, IPV4_HLEN, IPV6_HLEN};
 use super::tuple::Addr;
 
 /// `IPPROTO_IPIP`: an IPv4 packet inside an IPv4 header.
@@ -32,10 +32,6 @@ pub struct Outer {
     pub src: Addr,
     /// Outer destination address (the local tunnel endpoint).
     pub dst: Addr,
-}
-
-fn be16(b: &[u8], at: usize) -> usize {
-    usize::from(u16::from_be_bytes([b[at], b[at + 1]]))
 }
 
 /// Examines an IPv4 header: `Ok(None)` if it is not an IPIP packet (parse it as a plain one),
@@ -80,7 +76,7 @@ pub fn outer_ipv6(net: &[u8], pkt_len: usize) -> Result<Option<Outer>, Reject> {
     if h[0] >> 4 != 6 {
         return Err(Reject::Version);
     }
-    let payload = be16(h, 4);
+    let payload = usize::from(be16(h, 4));
     // A zero payload length is a jumbogram, which has a hop-by-hop header; the inner packet
     // needs at least its own fixed header.
     if payload < IPV6_HLEN || IPV6_HLEN + payload > pkt_len {
