@@ -45,17 +45,24 @@ def load_symbols(path):
     return [a for a, _ in syms], [n for _, n in syms]
 
 
-def fold(blocks_path, starts, names):
-    per_function = collections.Counter()
-    total = 0
+def executed(blocks_path):
+    """(instruction address, executions) for every instruction of every block in tbprof.c's
+    output; an address translated in several blocks comes once per block."""
     with open(blocks_path) as f:
         for line in f:
             fields = line.split()
             executions = int(fields[0])
             for addr in fields[1:]:
-                i = bisect.bisect_right(starts, int(addr, 16)) - 1
-                per_function[names[i] if i >= 0 else "?"] += executions
-                total += executions
+                yield int(addr, 16), executions
+
+
+def fold(blocks_path, starts, names):
+    per_function = collections.Counter()
+    total = 0
+    for addr, executions in executed(blocks_path):
+        i = bisect.bisect_right(starts, addr) - 1
+        per_function[names[i] if i >= 0 else "?"] += executions
+        total += executions
     return per_function, total
 
 
@@ -84,14 +91,9 @@ def annotate(args):
         base = os.path.join(args.dir, f"{mode}-{n}")
         start = symbol_address(base + ".kallsyms", args.annotate)
         c = collections.Counter()
-        with open(base + ".blocks") as f:
-            for line in f:
-                fields = line.split()
-                executions = int(fields[0])
-                for addr in fields[1:]:
-                    a = int(addr, 16)
-                    if start <= a < start + size:
-                        c[a - start] += executions
+        for a, executions in executed(base + ".blocks"):
+            if start <= a < start + size:
+                c[a - start] += executions
         per_offset.append(c)
     first, second = per_offset
     cost = {o: (second[o] - first[o]) / args.count for o in set(first) | set(second)}
